@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs what the tests need when it is missing (Debian packages via
+# apt-get, PyPI tools via pip), checks formatting and lints, then runs every test.
+# Usage: tests/run.sh            (CI runs exactly this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# program -> Debian package that provides it
+declare -A PKG=(
+  [openssl]=openssl [htpasswd]=apache2-utils [skopeo]=skopeo [podman]=podman
+  [buildah]=buildah [docker-registry]=docker-registry [docker-compose]=docker-compose
+  [curl]=curl [wrk]=wrk [kubectl]=kubernetes-client
+)
+missing=()
+for prog in "${!PKG[@]}"; do
+  command -v "$prog" >/dev/null 2>&1 || missing+=("${PKG[$prog]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "tests/run.sh: installing ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "tests/run.sh: cargo fmt --check"
+cargo fmt --check
+echo "tests/run.sh: cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "tests/run.sh: cargo test"
+cargo test --all-targets
