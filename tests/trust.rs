@@ -363,6 +363,17 @@ fn uninstall_removes_exactly_what_install_wrote() {
     let snapshot = tree(&root);
     uninstall(&ws, &other_pki.ca, registry, &root).code(1).stdout_has("left alone");
     assert_eq!(tree(&root), snapshot);
+    // The same holds for the uninstall of a bundle made for the other CA.
+    ws.regkit()
+        .args(["trust", "bundle", "--ca"])
+        .arg(&other_pki.ca)
+        .args(["--registry", registry, "--out", "other.tar.gz"])
+        .ok();
+    ws.tool("tar").args(["xzf", "other.tar.gz"]).ok();
+    let script = ws.join("regkit-trust-10.0.0.7_5000/install.sh");
+    let r = ws.tool("sh").arg(&script).args(["--uninstall", "--root"]).arg(&root).code(1);
+    r.stderr_has("the CA beside it is another one").stderr_has("its CA copy is another one");
+    assert_eq!(tree(&root), snapshot);
 
     uninstall(&ws, &pki.ca, registry, &root).ok();
     let after = tree(&root);

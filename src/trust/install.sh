@@ -216,9 +216,18 @@ if [ "$uninstall" = 0 ]; then
   IFS=$old_ifs
   [ -z "$K3S_CA_FILE" ] || k3s_install
 else
+  # Directories where a CA was left because it is another one: the config beside it (and
+  # k3s's key pointing at it) belong to that other install and stay too.
+  kept_dirs=
   for rel in $FILES; do
     dst=$root/$rel
-    if [ ! -e "$dst" ]; then
+    case $NL$kept_dirs in
+      *"$NL$(dirname "$rel")$NL"*) case $rel in *.crt) ;; *) dst=kept ;; esac ;;
+    esac
+    if [ "$dst" = kept ]; then
+      say "left alone $root/$rel: the CA beside it is another one" >&2
+      status=1
+    elif [ ! -e "$dst" ]; then
       say "not present $dst"
     elif cmp -s "$here/files/$rel" "$dst"; then
       would remove "$dst"
@@ -233,11 +242,15 @@ else
       fi
     else
       say "left alone $dst: it is not the file this bundle installs" >&2
+      kept_dirs=$kept_dirs$(dirname "$rel")$NL
       status=1
     fi
   done
   IFS=$old_ifs
-  [ -z "$K3S_CA_FILE" ] || k3s_uninstall
+  case $kept_dirs in
+    *etc/rancher/k3s/registry-ca*) say "left alone $k3s_yaml: its CA copy is another one" >&2 ;;
+    *) [ -z "$K3S_CA_FILE" ] || k3s_uninstall ;;
+  esac
 fi
 
 if [ "$changed_system" = 1 ] && [ "$dry_run" = 0 ]; then
