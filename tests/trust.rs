@@ -375,6 +375,9 @@ fn uninstall_removes_exactly_what_install_wrote() {
     r.stderr_has("the CA beside it is another one").stderr_has("its CA copy is another one");
     assert_eq!(tree(&root), snapshot);
 
+    let dry = uninstall(&ws, &pki.ca, registry, &root).arg("--dry-run").ok();
+    dry.stdout_has("would remove ").stdout_has("would update ");
+    assert_eq!(tree(&root), snapshot);
     uninstall(&ws, &pki.ca, registry, &root).ok();
     let after = tree(&root);
     let yaml_rel = "etc/rancher/k3s/registries.yaml";
@@ -475,6 +478,18 @@ fn bad_inputs_fail_with_one_clear_line() {
             .code(2);
         r.stderr_has(msg).stderr_has("--registry");
     }
+    // A registries.yaml that is not YAML: named, nothing written.
+    let broken = mkdir(ws.join("broken"));
+    std::fs::write(mkdir(broken.join("etc/rancher/k3s")).join("registries.yaml"), "a: [\n")
+        .unwrap();
+    let r = ws.regkit().args(["trust", "install", "--ca"]).arg(&pki.ca);
+    let r = r.args(["--registry", "reg:5000", "--root"]).arg(&broken).code(2);
+    r.stderr_has("broken/etc/rancher/k3s/registries.yaml: is not valid YAML");
+    assert_eq!(files_in(&broken), ["etc/rancher/k3s/registries.yaml"]);
+    // A leaf certificate is accepted with a warning: clients will not anchor on it.
+    let r = ws.regkit().args(["trust", "install", "--docker", "--dry-run", "--ca"]);
+    let r = r.arg(&pki.site_cert).args(["--registry", "reg:5000", "--root"]).arg(&root).ok();
+    r.stderr_has("which is not a CA certificate");
     let key = pki.site_key.clone();
     let r = ws.regkit().args(["trust", "install", "--ca"]).arg(&key);
     r.args(["--registry", "reg:5000", "--root"]).arg(&root).code(2).stderr_has("PRIVATE KEY");

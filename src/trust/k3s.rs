@@ -99,7 +99,12 @@ fn parse(existing: Option<&str>) -> Result<Value, Error> {
     let doc = match existing {
         None => Value::Null,
         Some(t) if t.trim().is_empty() => Value::Null,
-        Some(t) => serde_saphyr::from_str(t).map_err(|e| bad(format!("is not valid YAML: {e}")))?,
+        Some(t) => serde_saphyr::from_str(t).map_err(|e| {
+            // The parser's message carries a multi-line source snippet; keep its first line.
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            bad(format!("is not valid YAML: {first}"))
+        })?,
     };
     if !matches!(doc, Value::Null | Value::Map(_)) {
         return Err(bad("top level is not a mapping".into()));

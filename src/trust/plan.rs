@@ -202,7 +202,7 @@ impl Plan {
             let path = root.join(&rel);
             let existing = read_optional(&path)?;
             let mode = files::mode_of(&path).unwrap_or(MODE_PRIVATE);
-            match k3s::merge(existing.as_deref(), registry, force)? {
+            match k3s::merge(existing.as_deref(), registry, force).map_err(|e| at(e, &path))? {
                 Merge::Unchanged => {
                     plan.push(Client::K3s, &rel, Change::Unchanged, None, mode, None)
                 }
@@ -273,7 +273,9 @@ impl Plan {
                 plan.steps.iter().any(|s| s.client == Client::K3s && s.change == Change::Kept);
             let (change, text, reason) = match read_optional(&path)? {
                 None => (Change::Absent, None, None),
-                Some(existing) => match k3s::unmerge(&existing, registry)? {
+                Some(existing) => match k3s::unmerge(&existing, registry)
+                    .map_err(|e| at(e, &path))?
+                {
                     Unmerge::NotPresent => (Change::Unchanged, None, None),
                     Unmerge::Differs(other) => (
                         Change::Kept,
@@ -413,5 +415,13 @@ fn read_optional(path: &Path) -> Result<Option<String>, Error> {
         Ok(t) => Ok(Some(t)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(files::Error::io("cannot read", path, e).into()),
+    }
+}
+
+/// Names the real file (under the root) in a k3s parse error, which names the node path.
+fn at(err: Error, path: &Path) -> Error {
+    match err {
+        Error::Config { reason, .. } => Error::Config { path: path.to_path_buf(), reason },
+        other => other,
     }
 }
