@@ -255,7 +255,8 @@ fi
 
 if [ "$changed_system" = 1 ] && [ "$dry_run" = 0 ]; then
   if [ -z "$root" ] && command -v update-ca-certificates >/dev/null 2>&1; then
-    update-ca-certificates
+    # After a removal only --fresh drops the old symlinks and the bundle entry.
+    if [ "$uninstall" = 1 ]; then update-ca-certificates --fresh; else update-ca-certificates; fi
   else
     say "run update-ca-certificates on the node to rebuild the system store"
   fi

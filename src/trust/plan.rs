@@ -325,7 +325,7 @@ impl Plan {
         }
         let mut report = self.report(false);
         if self.store == StoreUpdate::Run {
-            let summary = system::update_store()?;
+            let summary = system::update_store(!self.install)?;
             report.notes.push(format!("{}: {summary}", system::UPDATE_COMMAND));
         }
         Ok(report)

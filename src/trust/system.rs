@@ -23,8 +23,14 @@ pub fn is_live_root(root: &Path) -> bool {
 }
 
 /// Runs `update-ca-certificates` and returns its summary line (e.g. "1 added, 0 removed").
-pub fn update_store() -> Result<String, Error> {
-    let out = Command::new(UPDATE_COMMAND).output().map_err(|e| Error::Command {
+/// `fresh` (after a removal) rebuilds `/etc/ssl/certs` from scratch: a plain run leaves the
+/// removed certificate's symlinks dangling and the certificate in the bundle.
+pub fn update_store(fresh: bool) -> Result<String, Error> {
+    let mut cmd = Command::new(UPDATE_COMMAND);
+    if fresh {
+        cmd.arg("--fresh");
+    }
+    let out = cmd.output().map_err(|e| Error::Command {
         command: UPDATE_COMMAND.into(),
         reason: format!("cannot run it ({e}); install the ca-certificates package"),
     })?;
