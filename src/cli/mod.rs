@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod certs;
 pub mod output;
+pub mod trust;
 
 pub use output::Status;
 
@@ -25,6 +26,9 @@ enum Command {
     /// Create and check certificates: a CA, site and client certificates.
     #[command(subcommand)]
     Certs(certs::Command),
+    /// Trust the registry's CA on nodes: Docker, containerd, Podman/CRI-O, k3s, system store.
+    #[command(subcommand)]
+    Trust(trust::Command),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  regkit completions bash > /etc/bash_completion.d/regkit")]
     Completions {
@@ -39,6 +43,7 @@ pub fn main() -> i32 {
     output::init_tracing();
     let result = match cli.command {
         Command::Certs(cmd) => certs::run(cmd),
+        Command::Trust(cmd) => trust::run(cmd),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "regkit", &mut std::io::stdout());

@@ -1,0 +1,122 @@
+//! `regkit trust bundle`: one `.tar.gz` a node unpacks and runs without regkit. It holds
+//! `install.sh` (POSIX sh, idempotent, with `--root`, `--dry-run`, `--force`, `--uninstall`),
+//! the CA as `ca.crt`, and under `files/` every whole file `trust install` would write, byte
+//! for byte (built by the same code), so the script only copies and compares. k3s's
+//! `registries.yaml` is the one file merged in place; the script does that with awk.
+//!
+//! `regkit init` calls [`write`] to put the bundle into its deployment folder.
+
+use std::path::{Path, PathBuf};
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+
+use super::plan::desired_files;
+use super::{CaBundle, Client, Error, RegistryHost, Selection, k3s};
+use crate::files::{self, MODE_PUBLIC};
+
+const SCRIPT: &str = include_str!("install.sh");
+
+/// What [`write`] produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// The archive written.
+    pub path: PathBuf,
+    /// The top directory inside the archive (`regkit-trust-<host_port>`).
+    pub top_dir: String,
+    /// Every entry, relative to the top directory.
+    pub entries: Vec<String>,
+}
+
+/// Writes the bundle for `registry` to `out` (atomically, mode 0644; an existing file is
+/// refused unless `force`).
+pub fn write(
+    ca: &CaBundle,
+    registry: &RegistryHost,
+    selection: Selection,
+    out: &Path,
+    force: bool,
+) -> Result<Summary, Error> {
+    files::refuse_existing([out], force)?;
+    let (bytes, top_dir, entries) = archive(ca, registry, selection)?;
+    files::write_atomic(out, &bytes, MODE_PUBLIC)?;
+    Ok(Summary { path: out.to_path_buf(), top_dir, entries })
+}
+
+/// The gzip'd tar bytes, the top directory name and the entry list.
+pub fn archive(
+    ca: &CaBundle,
+    registry: &RegistryHost,
+    selection: Selection,
+) -> Result<(Vec<u8>, String, Vec<String>), Error> {
+    if selection.clients().is_empty() {
+        return Err(Error::NothingSelected);
+    }
+    let top = format!("regkit-trust-{}", registry.flat());
+    let desired = desired_files(ca, registry, selection);
+    let rels: Vec<PathBuf> = desired.iter().map(|d| d.rel.clone()).collect();
+    let script = install_script(registry, selection, &rels);
+
+    let mut entries: Vec<(String, Vec<u8>, u32)> = vec![
+        ("install.sh".into(), script.into_bytes(), 0o755),
+        ("ca.crt".into(), ca.to_pem(), 0o644),
+    ];
+    for d in desired {
+        entries.push((format!("files/{}", d.rel.display()), d.contents, 0o644));
+    }
+
+    let mtime = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::default()));
+    let mut dirs: Vec<String> = Vec::new();
+    let io = |e| files::Error::io("cannot build archive for", Path::new(&top), e);
+    for (name, data, mode) in &entries {
+        // Directory entries first, so extraction gives them 0755 whatever the umask.
+        let mut parents: Vec<String> = Path::new(name)
+            .ancestors()
+            .skip(1)
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| p.display().to_string())
+            .collect();
+        parents.push(String::new());
+        for dir in parents.into_iter().rev() {
+            let full = if dir.is_empty() { top.clone() } else { format!("{top}/{dir}") };
+            if !dirs.contains(&full) {
+                let mut h = header(tar::EntryType::Directory, 0o755, 0, mtime);
+                tar.append_data(&mut h, format!("{full}/"), std::io::empty()).map_err(io)?;
+                dirs.push(full);
+            }
+        }
+        let mut h = header(tar::EntryType::Regular, *mode, data.len() as u64, mtime);
+        tar.append_data(&mut h, format!("{top}/{name}"), data.as_slice()).map_err(io)?;
+    }
+    let gz = tar.into_inner().map_err(io)?;
+    let bytes = gz.finish().map_err(io)?;
+    Ok((bytes, top, entries.into_iter().map(|(n, _, _)| n).collect()))
+}
+
+/// The `install.sh` text for these files (paths relative to the root, also under `files/`).
+pub fn install_script(registry: &RegistryHost, selection: Selection, rels: &[PathBuf]) -> String {
+    // Every value below comes from a parsed RegistryHost or a fixed path, so it holds only
+    // [A-Za-z0-9.:_/[]-] and is safe inside the script's single quotes.
+    let files: Vec<String> = rels.iter().map(|r| r.display().to_string()).collect();
+    let clients: Vec<&str> = selection.clients().iter().map(|c| c.name()).collect();
+    let k3s_ca = if selection.has(Client::K3s) { k3s::ca_file(registry) } else { String::new() };
+    SCRIPT
+        .replace("@REGISTRY@", &registry.authority())
+        .replace("@CLIENTS@", &clients.join(", "))
+        .replace("@FILES@", &files.join("\n"))
+        .replace("@K3S_CA_FILE@", &k3s_ca)
+}
+
+fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_size(size);
+    h.set_mtime(mtime);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}

@@ -1,0 +1,189 @@
+//! k3s (and RKE2 agents): `/etc/rancher/k3s/registries.yaml` maps each registry to its TLS
+//! settings under `configs."<host[:port]>".tls.ca_file`, read when k3s starts. regkit merges
+//! that one key into whatever the file already holds (mirrors, auth, other registries stay,
+//! in their order) and keeps its own copy of the CA under `etc/rancher/k3s/registry-ca/`, so
+//! the k3s entry does not depend on another client being selected. Uninstall removes only the
+//! `ca_file` key when it still points at that copy, and the parents it leaves empty.
+
+use std::path::{Path, PathBuf};
+
+use super::yaml::Value;
+use super::{Error, RegistryHost};
+
+/// The registries file, relative to the root.
+pub const YAML_PATH: &str = "etc/rancher/k3s/registries.yaml";
+/// regkit's directory of CA copies for k3s, relative to the root.
+pub const CA_DIR: &str = "etc/rancher/k3s/registry-ca";
+
+/// The CA copy, relative to the root.
+pub fn ca_path(registry: &RegistryHost) -> PathBuf {
+    PathBuf::from(CA_DIR).join(format!("{}.crt", registry.flat()))
+}
+
+/// The `ca_file` value: the CA copy's path on the node.
+pub fn ca_file(registry: &RegistryHost) -> String {
+    Path::new("/").join(ca_path(registry)).display().to_string()
+}
+
+/// The result of merging into `registries.yaml`.
+#[derive(Debug, PartialEq)]
+pub enum Merge {
+    /// The key is already there with this value.
+    Unchanged,
+    /// New file text.
+    Write(String),
+    /// The registry already has another `ca_file` (which is returned).
+    Conflict(String),
+}
+
+/// Adds `configs."<registry>".tls.ca_file` to `existing` (the file's text, if any). An existing
+/// different `ca_file` is a [`Merge::Conflict`] unless `force`.
+pub fn merge(existing: Option<&str>, registry: &RegistryHost, force: bool) -> Result<Merge, Error> {
+    let mut doc = parse(existing)?;
+    let want = ca_file(registry);
+    let tls = tls_map(&mut doc, &registry.authority())?;
+    let i = Value::entry(tls, "ca_file");
+    match tls[i].1.as_str() {
+        Some(v) if v == want => return Ok(Merge::Unchanged),
+        Some(v) if !force => return Ok(Merge::Conflict(v.to_string())),
+        _ => {}
+    }
+    tls[i].1 = Value::Str(want);
+    Ok(Merge::Write(render(&doc)?))
+}
+
+/// The result of taking regkit's key out of `registries.yaml`.
+#[derive(Debug, PartialEq)]
+pub enum Unmerge {
+    /// The registry has no `ca_file`: nothing to do.
+    NotPresent,
+    /// The registry's `ca_file` points elsewhere (returned); left alone.
+    Differs(String),
+    /// New file text, with the key and the parents it emptied removed.
+    Write(String),
+    /// Nothing else was left in the file: remove it.
+    RemoveFile,
+}
+
+/// Removes `configs."<registry>".tls.ca_file` when it is regkit's, then drops `tls`, the
+/// registry entry and `configs` if that left them empty.
+pub fn unmerge(existing: &str, registry: &RegistryHost) -> Result<Unmerge, Error> {
+    let mut doc = parse(Some(existing))?;
+    let auth = registry.authority();
+    let current = doc
+        .get("configs")
+        .and_then(|c| c.get(&auth))
+        .and_then(|r| r.get("tls"))
+        .and_then(|t| t.get("ca_file"))
+        .cloned();
+    match current {
+        None => return Ok(Unmerge::NotPresent),
+        Some(Value::Str(v)) if v == ca_file(registry) => {}
+        Some(other) => {
+            let shown = other.as_str().map_or_else(|| format!("{other:?}"), str::to_string);
+            return Ok(Unmerge::Differs(shown));
+        }
+    }
+    let tls = tls_map(&mut doc, &auth)?;
+    tls.retain(|(k, _)| k.as_str() != Some("ca_file"));
+    prune(&mut doc, &["configs", &auth, "tls"]);
+    prune(&mut doc, &["configs", &auth]);
+    prune(&mut doc, &["configs"]);
+    if doc.is_empty_node() {
+        return Ok(Unmerge::RemoveFile);
+    }
+    Ok(Unmerge::Write(render(&doc)?))
+}
+
+fn parse(existing: Option<&str>) -> Result<Value, Error> {
+    let doc = match existing {
+        None => Value::Null,
+        Some(t) if t.trim().is_empty() => Value::Null,
+        Some(t) => serde_saphyr::from_str(t).map_err(|e| {
+            // The parser's message carries a multi-line source snippet; keep its first line.
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            bad(format!("is not valid YAML: {first}"))
+        })?,
+    };
+    if !matches!(doc, Value::Null | Value::Map(_)) {
+        return Err(bad("top level is not a mapping".into()));
+    }
+    Ok(doc)
+}
+
+fn render(doc: &Value) -> Result<String, Error> {
+    serde_saphyr::to_string(doc).map_err(|e| bad(format!("cannot be written: {e}")))
+}
+
+fn bad(reason: String) -> Error {
+    Error::Config { path: Path::new("/").join(YAML_PATH), reason }
+}
+
+/// `configs.<auth>.tls` as a mutable mapping, created as needed.
+fn tls_map<'a>(doc: &'a mut Value, auth: &str) -> Result<&'a mut Vec<(Value, Value)>, Error> {
+    let mut node = doc;
+    for key in ["configs", auth, "tls"] {
+        let map =
+            node.map_mut().ok_or_else(|| bad(format!("the parent of {key:?} is not a mapping")))?;
+        let i = Value::entry(map, key);
+        node = &mut map[i].1;
+    }
+    node.map_mut().ok_or_else(|| bad(format!("configs.{auth:?}.tls is not a mapping")))
+}
+
+/// Removes the node at `path` when it is empty.
+fn prune(doc: &mut Value, path: &[&str]) {
+    let Some((last, parents)) = path.split_last() else { return };
+    let mut node = doc;
+    for key in parents {
+        let Value::Map(map) = node else { return };
+        let Some(i) = map.iter().position(|(k, _)| k.as_str() == Some(key)) else { return };
+        node = &mut map[i].1;
+    }
+    if let Value::Map(map) = node {
+        map.retain(|(k, v)| k.as_str() != Some(last) || !v.is_empty_node());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reg() -> RegistryHost {
+        "10.0.0.7:5000".parse().unwrap()
+    }
+
+    const OTHER: &str = "mirrors:\n  docker.io:\n    endpoint:\n      - \"https://m.example:5000\"\n\
+configs:\n  \"other:5000\":\n    auth:\n      username: u\n      password: p\n  \"10.0.0.7:5000\":\n    auth:\n      username: me\n";
+
+    #[test]
+    fn merge_keeps_other_keys_and_is_idempotent() {
+        let Merge::Write(text) = merge(Some(OTHER), &reg(), false).unwrap() else { panic!() };
+        let v: Value = serde_saphyr::from_str(&text).unwrap();
+        let entry = v.get("configs").unwrap().get("10.0.0.7:5000").unwrap();
+        assert_eq!(entry.get("auth").unwrap().get("username").unwrap().as_str(), Some("me"));
+        assert_eq!(
+            entry.get("tls").unwrap().get("ca_file").unwrap().as_str(),
+            Some("/etc/rancher/k3s/registry-ca/10.0.0.7_5000.crt")
+        );
+        let before: Value = serde_saphyr::from_str(OTHER).unwrap();
+        assert_eq!(v.get("mirrors"), before.get("mirrors"));
+        assert_eq!(merge(Some(&text), &reg(), false).unwrap(), Merge::Unchanged);
+        // Taking it out again gives back the original document.
+        let Unmerge::Write(back) = unmerge(&text, &reg()).unwrap() else { panic!() };
+        assert_eq!(serde_saphyr::from_str::<Value>(&back).unwrap(), before);
+    }
+
+    #[test]
+    fn fresh_file_round_trips_to_nothing_and_conflicts_are_reported() {
+        let Merge::Write(text) = merge(None, &reg(), false).unwrap() else { panic!() };
+        assert_eq!(unmerge(&text, &reg()).unwrap(), Unmerge::RemoveFile);
+        let foreign = text.replace("/etc/rancher/k3s/registry-ca/10.0.0.7_5000.crt", "/x.crt");
+        assert_eq!(merge(Some(&foreign), &reg(), false).unwrap(), Merge::Conflict("/x.crt".into()));
+        assert!(matches!(merge(Some(&foreign), &reg(), true).unwrap(), Merge::Write(_)));
+        assert_eq!(unmerge(&foreign, &reg()).unwrap(), Unmerge::Differs("/x.crt".into()));
+        assert_eq!(unmerge(OTHER, &reg()).unwrap(), Unmerge::NotPresent);
+        assert!(merge(Some("- a\n- b\n"), &reg(), false).is_err());
+    }
+}

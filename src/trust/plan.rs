@@ -1,0 +1,427 @@
+//! Install and uninstall as a plan: every file a selection touches, what would happen to it
+//! and why, computed before anything is written. `--dry-run` prints the plan; applying it
+//! stages every write in one [`FileSet`] so a failure leaves nothing half-installed.
+//! Conflicts (a destination holding something else) fail the plan before any write unless
+//! `force` is given.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::k3s::{Merge, Unmerge};
+use super::{CaBundle, Client, Error, RegistryHost, Selection};
+use super::{containerd, containers, docker, k3s, system};
+use crate::files::{self, FileSet, MODE_PRIVATE, MODE_PUBLIC};
+
+/// What happens (or happened) to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// Written where nothing was.
+    Create,
+    /// Overwritten (only with `force`).
+    Replace,
+    /// Merged into an existing file, or rewritten with regkit's key removed.
+    Update,
+    /// Already as wanted.
+    Unchanged,
+    /// Removed.
+    Remove,
+    /// Nothing to remove.
+    Absent,
+    /// Left alone by uninstall because it is not what install writes.
+    Kept,
+}
+
+impl Change {
+    fn verb(self, dry_run: bool) -> &'static str {
+        match (self, dry_run) {
+            (Change::Create, false) => "created",
+            (Change::Create, true) => "would create",
+            (Change::Replace, false) => "replaced",
+            (Change::Replace, true) => "would replace",
+            (Change::Update, false) => "updated",
+            (Change::Update, true) => "would update",
+            (Change::Remove, false) => "removed",
+            (Change::Remove, true) => "would remove",
+            (Change::Unchanged, _) => "already in place",
+            (Change::Absent, _) => "not present",
+            (Change::Kept, _) => "left alone",
+        }
+    }
+}
+
+/// One file in a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    /// The client the file is for.
+    pub client: Client,
+    /// The path written, under the root.
+    pub path: PathBuf,
+    /// The same file's path on the node (the root taken as `/`).
+    pub node_path: PathBuf,
+    /// What happens to it.
+    pub change: Change,
+    /// Why, when it is not obvious (e.g. why a file was kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip)]
+    contents: Option<Vec<u8>>,
+    #[serde(skip)]
+    mode: u32,
+}
+
+/// Whether the system store gets rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreUpdate {
+    /// The system store is not involved or nothing changed.
+    NotNeeded,
+    /// `update-ca-certificates` runs (the root is `/`).
+    Run,
+    /// A staging root: the node has to run it after the tree is copied.
+    LeftToNode,
+}
+
+/// Every step of an install or uninstall, computed before anything changes.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    root: PathBuf,
+    registry: RegistryHost,
+    install: bool,
+    steps: Vec<Step>,
+    store: StoreUpdate,
+    notes: Vec<String>,
+    prune: Vec<PathBuf>,
+}
+
+/// What a plan did (or would do), for people and for `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `install` or `uninstall`.
+    pub command: &'static str,
+    /// The registry directory name (`host[:port]`).
+    pub registry: String,
+    /// The root the paths are under.
+    pub root: PathBuf,
+    /// True when nothing was changed.
+    pub dry_run: bool,
+    /// Every file considered.
+    pub files: Vec<Step>,
+    /// The system store update.
+    pub system_store: StoreUpdate,
+    /// Extra instructions (containerd's `config_path`, staging roots, ...).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// One line per file, e.g. `created /etc/docker/certs.d/reg:5000/ca.crt (docker)`.
+    pub fn lines(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .map(|s| {
+                let why = s.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+                format!(
+                    "{} {} ({}){why}",
+                    s.change.verb(self.dry_run),
+                    s.path.display(),
+                    s.client.name()
+                )
+            })
+            .collect()
+    }
+
+    /// True when uninstall left a file because it was not regkit's.
+    pub fn kept_any(&self) -> bool {
+        self.files.iter().any(|s| s.change == Change::Kept)
+    }
+}
+
+/// A file install writes whole, with how to tell an installed copy is the same.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    /// The client.
+    pub client: Client,
+    /// The path relative to the root.
+    pub rel: PathBuf,
+    /// The contents.
+    pub contents: Vec<u8>,
+    /// True for CA files (compared as certificates), false for exact text.
+    pub is_ca: bool,
+}
+
+/// The whole files `selection` installs (everything except k3s's merged `registries.yaml`).
+pub fn desired_files(ca: &CaBundle, registry: &RegistryHost, selection: Selection) -> Vec<Desired> {
+    let pem = ca.to_pem();
+    let ca_file = |client, rel| Desired { client, rel, contents: pem.clone(), is_ca: true };
+    let mut out = Vec::new();
+    for client in selection.clients() {
+        match client {
+            Client::Docker => out.push(ca_file(client, docker::ca_path(registry))),
+            Client::Containerd => {
+                out.push(ca_file(client, containerd::ca_path(registry)));
+                out.push(Desired {
+                    client,
+                    rel: containerd::hosts_path(registry),
+                    contents: containerd::hosts_toml(registry).into_bytes(),
+                    is_ca: false,
+                });
+            }
+            Client::Podman => out.push(ca_file(client, containers::ca_path(registry))),
+            Client::K3s => out.push(ca_file(client, k3s::ca_path(registry))),
+            Client::System => out.push(ca_file(client, system::ca_path(registry))),
+        }
+    }
+    out
+}
+
+impl Plan {
+    /// Plans an install of `ca` for `registry` under `root`.
+    pub fn install(
+        ca: &CaBundle,
+        registry: &RegistryHost,
+        selection: Selection,
+        root: &Path,
+        force: bool,
+    ) -> Result<Plan, Error> {
+        let mut plan = Plan::empty(registry, selection, root, true)?;
+        for d in desired_files(ca, registry, selection) {
+            let path = root.join(&d.rel);
+            let change = match std::fs::read(&path) {
+                Err(_) => Change::Create,
+                Ok(have) if d.is_ca && ca.same_as_pem(&have) => Change::Unchanged,
+                Ok(have) if !d.is_ca && have == d.contents => Change::Unchanged,
+                Ok(_) if force => Change::Replace,
+                Ok(_) => return Err(Error::Conflict { path, detail: String::new() }),
+            };
+            let mode = files::mode_of(&path).unwrap_or(MODE_PUBLIC);
+            plan.push(d.client, &d.rel, change, Some(d.contents), mode, None);
+        }
+        if selection.k3s {
+            let rel = PathBuf::from(k3s::YAML_PATH);
+            let path = root.join(&rel);
+            let existing = read_optional(&path)?;
+            let mode = files::mode_of(&path).unwrap_or(MODE_PRIVATE);
+            match k3s::merge(existing.as_deref(), registry, force).map_err(|e| at(e, &path))? {
+                Merge::Unchanged => {
+                    plan.push(Client::K3s, &rel, Change::Unchanged, None, mode, None)
+                }
+                Merge::Write(text) => {
+                    let change = if existing.is_some() { Change::Update } else { Change::Create };
+                    plan.push(Client::K3s, &rel, change, Some(text.into_bytes()), mode, None);
+                    plan.notes.push(
+                        "k3s reads registries.yaml at start: restart k3s (or k3s-agent)".into(),
+                    );
+                }
+                Merge::Conflict(other) => {
+                    let detail = format!(
+                        ", configs.\"{registry}\".tls.ca_file is {other:?}, not {:?}",
+                        k3s::ca_file(registry)
+                    );
+                    return Err(Error::Conflict { path, detail });
+                }
+            }
+        }
+        if selection.containerd {
+            plan.notes.extend(containerd::config_note(root));
+        }
+        plan.decide_store(Client::System);
+        Ok(plan)
+    }
+
+    /// Plans the removal of what [`Plan::install`] writes for the same inputs.
+    pub fn uninstall(
+        ca: &CaBundle,
+        registry: &RegistryHost,
+        selection: Selection,
+        root: &Path,
+    ) -> Result<Plan, Error> {
+        let mut plan = Plan::empty(registry, selection, root, false)?;
+        for d in desired_files(ca, registry, selection) {
+            let path = root.join(&d.rel);
+            let (change, reason) = match std::fs::read(&path) {
+                Err(_) => (Change::Absent, None),
+                Ok(have) if d.is_ca && ca.same_as_pem(&have) => (Change::Remove, None),
+                Ok(have) if !d.is_ca && have == d.contents => (Change::Remove, None),
+                Ok(_) if d.is_ca => (Change::Kept, Some("holds a different certificate".into())),
+                Ok(_) => (Change::Kept, Some("edited since regkit wrote it".into())),
+            };
+            // A config file goes only with the CA beside it: if that CA is another one, this
+            // install is not the one that wrote it.
+            let ca_kept =
+                plan.steps.iter().any(|s| s.client == d.client && s.change == Change::Kept);
+            let (change, reason) = match change {
+                Change::Remove if !d.is_ca && ca_kept => {
+                    (Change::Kept, Some("the CA beside it is a different certificate".into()))
+                }
+                other => (other, reason),
+            };
+            plan.push(d.client, &d.rel, change, None, MODE_PUBLIC, reason);
+            if let Some(dir) = d.rel.parent() {
+                if d.client != Client::System && !plan.prune.iter().any(|p| p == dir) {
+                    plan.prune.push(dir.to_path_buf());
+                }
+            }
+        }
+        if selection.k3s {
+            let rel = PathBuf::from(k3s::YAML_PATH);
+            let path = root.join(&rel);
+            let mode = files::mode_of(&path).unwrap_or(MODE_PRIVATE);
+            // The key goes only with the CA copy it points at: if that copy holds another
+            // CA, this install is not the one that wrote the key.
+            let copy_kept =
+                plan.steps.iter().any(|s| s.client == Client::K3s && s.change == Change::Kept);
+            let (change, text, reason) = match read_optional(&path)? {
+                None => (Change::Absent, None, None),
+                Some(existing) => match k3s::unmerge(&existing, registry)
+                    .map_err(|e| at(e, &path))?
+                {
+                    Unmerge::NotPresent => (Change::Unchanged, None, None),
+                    Unmerge::Differs(other) => (
+                        Change::Kept,
+                        None,
+                        Some(format!("its ca_file for {registry} is {other:?}")),
+                    ),
+                    Unmerge::Write(_) | Unmerge::RemoveFile if copy_kept => (
+                        Change::Kept,
+                        None,
+                        Some(format!("{} holds a different certificate", k3s::ca_file(registry))),
+                    ),
+                    Unmerge::Write(t) => (Change::Update, Some(t.into_bytes()), None),
+                    Unmerge::RemoveFile => (Change::Remove, None, None),
+                },
+            };
+            plan.push(Client::K3s, &rel, change, text, mode, reason);
+        }
+        plan.decide_store(Client::System);
+        Ok(plan)
+    }
+
+    /// The report of this plan without applying it (`--dry-run`).
+    pub fn preview(&self) -> Report {
+        self.report(true)
+    }
+
+    /// Applies the plan: all writes staged and committed together, then removals, then empty
+    /// per-registry directories, then the system store update.
+    pub fn apply(self) -> Result<Report, Error> {
+        let mut set = FileSet::new();
+        for s in &self.steps {
+            if let (Some(contents), Change::Create | Change::Replace | Change::Update) =
+                (&s.contents, s.change)
+            {
+                set.add(&s.path, contents, s.mode)?;
+            }
+        }
+        set.commit()?;
+        for s in self.steps.iter().filter(|s| s.change == Change::Remove) {
+            std::fs::remove_file(&s.path)
+                .map_err(|e| files::Error::io("cannot remove", &s.path, e))?;
+        }
+        for dir in &self.prune {
+            // Only empty directories go: remove_dir refuses anything else, which is the point
+            // (a certs.d directory may also hold the user's client.cert / client.key).
+            let _ = std::fs::remove_dir(self.root.join(dir));
+        }
+        let mut report = self.report(false);
+        if self.store == StoreUpdate::Run {
+            let summary = system::update_store(!self.install)?;
+            report.notes.push(format!("{}: {summary}", system::UPDATE_COMMAND));
+        }
+        Ok(report)
+    }
+
+    fn empty(
+        registry: &RegistryHost,
+        selection: Selection,
+        root: &Path,
+        install: bool,
+    ) -> Result<Plan, Error> {
+        if selection.clients().is_empty() {
+            return Err(Error::NothingSelected);
+        }
+        let mut notes = Vec::new();
+        if registry.dropped_default_port() {
+            notes.push(format!(
+                "port 443 is the HTTPS default: clients look in a directory named {registry} \
+                 (no port), so that is where the files go"
+            ));
+        }
+        Ok(Plan {
+            root: root.to_path_buf(),
+            registry: registry.clone(),
+            install,
+            steps: Vec::new(),
+            store: StoreUpdate::NotNeeded,
+            notes,
+            prune: Vec::new(),
+        })
+    }
+
+    fn push(
+        &mut self,
+        client: Client,
+        rel: &Path,
+        change: Change,
+        contents: Option<Vec<u8>>,
+        mode: u32,
+        reason: Option<String>,
+    ) {
+        self.steps.push(Step {
+            client,
+            path: self.root.join(rel),
+            node_path: Path::new("/").join(rel),
+            change,
+            reason,
+            contents,
+            mode,
+        });
+    }
+
+    fn decide_store(&mut self, client: Client) {
+        let changed = self.steps.iter().any(|s| {
+            s.client == client
+                && matches!(s.change, Change::Create | Change::Replace | Change::Remove)
+        });
+        if !changed {
+            return;
+        }
+        if system::is_live_root(&self.root) {
+            self.store = StoreUpdate::Run;
+        } else {
+            self.store = StoreUpdate::LeftToNode;
+            self.notes.push(format!(
+                "staging root: run {} on the node after copying the tree",
+                system::UPDATE_COMMAND
+            ));
+        }
+    }
+
+    fn report(&self, dry_run: bool) -> Report {
+        Report {
+            command: if self.install { "install" } else { "uninstall" },
+            registry: self.registry.authority(),
+            root: self.root.clone(),
+            dry_run,
+            files: self.steps.clone(),
+            system_store: self.store,
+            notes: self.notes.clone(),
+        }
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(files::Error::io("cannot read", path, e).into()),
+    }
+}
+
+/// Names the real file (under the root) in a k3s parse error, which names the node path.
+fn at(err: Error, path: &Path) -> Error {
+    match err {
+        Error::Config { reason, .. } => Error::Config { path: path.to_path_buf(), reason },
+        other => other,
+    }
+}

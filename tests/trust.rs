@@ -1,0 +1,505 @@
+//! `regkit trust`: install into a staging root and prove the tree with the real clients'
+//! readers (skopeo pulling over TLS from Debian's `docker-registry`, TOML parsing of
+//! hosts.toml), check that the bundle's `install.sh` builds the same tree, and that uninstall
+//! removes exactly what install wrote.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
+
+/// The test PKI: a CA and a site certificate for 127.0.0.1/localhost signed by it. Made with
+/// the openssl CLI for now; one place to switch to `regkit certs` later.
+struct Pki {
+    ca: PathBuf,
+    site_cert: PathBuf,
+    site_key: PathBuf,
+}
+
+fn make_pki(ws: &Workspace, name: &str) -> Pki {
+    let dir = ws.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    ws.tool("openssl")
+        .args(["req", "-x509"])
+        .args(ec)
+        .args(["-keyout", &p("ca.key"), "-out", &p("ca.crt"), "-days", "2"])
+        .args(["-subj", &format!("/CN=regkit test CA {name}")])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .ok();
+    ws.tool("openssl")
+        .arg("req")
+        .args(ec)
+        .args(["-keyout", &p("site.key"), "-out", &p("site.csr"), "-subj", "/CN=localhost"])
+        .ok();
+    std::fs::write(
+        dir.join("site.ext"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n\
+         extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n",
+    )
+    .unwrap();
+    ws.tool("openssl")
+        .args(["x509", "-req", "-in", &p("site.csr"), "-CA", &p("ca.crt")])
+        .args(["-CAkey", &p("ca.key"), "-CAcreateserial", "-days", "2", "-out", &p("site.crt")])
+        .args(["-extfile", &p("site.ext")])
+        .ok();
+    Pki { ca: dir.join("ca.crt"), site_cert: dir.join("site.crt"), site_key: dir.join("site.key") }
+}
+
+/// Every entry under `root`: relative path -> (is a directory, mode, contents as text).
+fn tree(root: &Path) -> BTreeMap<String, (bool, u32, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            let rel = e.path().strip_prefix(root).unwrap().display().to_string();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.is_dir() {
+                stack.push(e.path());
+                out.insert(rel, (true, mode, String::new()));
+            } else {
+                out.insert(rel, (false, mode, std::fs::read_to_string(e.path()).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn files_in(root: &Path) -> Vec<String> {
+    tree(root).into_iter().filter(|(_, (dir, _, _))| !dir).map(|(k, _)| k).collect()
+}
+
+fn yaml(path: &Path) -> regkit::trust::yaml::Value {
+    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn install(ws: &Workspace, ca: &Path, registry: &str, root: &Path) -> crate::harness::Ran {
+    ws.regkit()
+        .args(["trust", "install", "--ca"])
+        .arg(ca)
+        .args(["--registry", registry, "--root"])
+        .arg(root)
+        .ok()
+}
+
+fn uninstall(ws: &Workspace, ca: &Path, registry: &str, root: &Path) -> crate::harness::Cmd {
+    ws.regkit()
+        .args(["trust", "uninstall", "--ca"])
+        .arg(ca)
+        .args(["--registry", registry, "--root"])
+        .arg(root)
+}
+
+fn mkdir(p: PathBuf) -> PathBuf {
+    std::fs::create_dir_all(&p).unwrap();
+    p
+}
+
+#[test]
+fn skopeo_pulls_over_tls_with_the_installed_cert_dir() {
+    for t in ["openssl", "skopeo", "buildah", "docker-registry"] {
+        if !require_tool(t) {
+            return;
+        }
+    }
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let port = free_port();
+    let registry = format!("127.0.0.1:{port}");
+    std::fs::write(
+        ws.join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: {registry}\n  tls:\n    certificate: {}\n    key: {}\n",
+            ws.join("data").display(),
+            pki.site_cert.display(),
+            pki.site_key.display()
+        ),
+    )
+    .unwrap();
+    let server = std::process::Command::new("docker-registry")
+        .args(["serve", ws.join("config.yml").to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(ws.join("registry.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let _server = KillOnDrop(server);
+    wait_for_port(&registry);
+
+    // A one-file image in an OCI layout, built without touching the host's image store.
+    std::fs::write(ws.join("hello.txt"), "trusted\n").unwrap();
+    let store = ["--root", "storage", "--runroot", "run", "--storage-driver", "vfs"];
+    let c = ws.tool("buildah").args(store).args(["from", "scratch"]).ok().stdout.trim().to_string();
+    ws.tool("buildah").args(store).args(["copy", &c, "hello.txt", "/hello.txt"]).ok();
+    ws.tool("buildah").args(store).args(["commit", &c, "localhost/trust/img:v1"]).ok();
+    ws.tool("buildah").args(store).args(["push", "localhost/trust/img:v1", "oci:img:v1"]).ok();
+    ws.tool("buildah").args(store).args(["rm", &c]).ok();
+
+    let stage = mkdir(ws.join("stage"));
+    install(&ws, &pki.ca, &registry, &stage);
+    let cert_dir = stage.join("etc/containers/certs.d").join(&registry);
+    assert!(cert_dir.join("ca.crt").is_file());
+
+    // Without the CA the same push fails on the certificate: the cert dir is what makes it work.
+    let empty = mkdir(ws.join("empty-certs"));
+    let dest = format!("docker://{registry}/trust/img:v1");
+    ws.tool("skopeo")
+        .args(["copy", "--dest-cert-dir"])
+        .arg(&empty)
+        .args(["oci:img:v1", &dest])
+        .fails()
+        .stderr_has("certificate signed by unknown authority");
+
+    ws.tool("skopeo")
+        .args(["copy", "--dest-cert-dir"])
+        .arg(&cert_dir)
+        .args(["oci:img:v1", &dest])
+        .ok();
+    ws.tool("skopeo")
+        .args(["copy", "--src-cert-dir"])
+        .arg(&cert_dir)
+        .args([&dest, "oci:pulled:v1"])
+        .ok();
+    let index = std::fs::read_to_string(ws.join("pulled/index.json")).unwrap();
+    assert!(index.contains("application/vnd.oci.image.manifest.v1+json"), "{index}");
+    // Docker's directory holds the same CA and serves skopeo just as well.
+    let docker_dir = stage.join("etc/docker/certs.d").join(&registry);
+    let out = ws.tool("skopeo").args(["inspect", "--cert-dir"]).arg(&docker_dir).arg(&dest).ok();
+    assert!(out.stdout.contains("\"Digest\": \"sha256:"), "{out}");
+}
+
+#[test]
+fn hosts_toml_has_what_containerd_reads_and_443_drops_the_port() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    for (input, dir) in [
+        ("reg.example.com:5000", "reg.example.com:5000"),
+        ("Reg.Example.com:443", "reg.example.com"),
+        ("[::1]:5000", "[::1]:5000"),
+    ] {
+        let stage = mkdir(ws.join(format!("stage-{}", dir.replace([':', '[', ']'], "_"))));
+        let r = ws
+            .regkit()
+            .args(["trust", "install", "--containerd", "--ca"])
+            .arg(&pki.ca)
+            .args(["--registry", input, "--root"])
+            .arg(&stage)
+            .ok();
+        r.stderr_has("config_path = \"/etc/containerd/certs.d\"");
+        let base = stage.join("etc/containerd/certs.d").join(dir);
+        let hosts: toml::Table =
+            std::fs::read_to_string(base.join("hosts.toml")).unwrap().parse().unwrap();
+        let server = format!("https://{dir}");
+        assert_eq!(hosts["server"].as_str(), Some(server.as_str()), "{input}");
+        let host = hosts["host"][&server].as_table().unwrap();
+        let caps: Vec<&str> =
+            host["capabilities"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(caps, ["pull", "resolve", "push"]);
+        let ca_on_node = host["ca"].as_str().unwrap();
+        assert_eq!(ca_on_node, format!("/etc/containerd/certs.d/{dir}/ca.crt"));
+        let staged_ca = stage.join(ca_on_node.trim_start_matches('/'));
+        let got =
+            ws.tool("openssl").args(["x509", "-noout", "-subject", "-in"]).arg(&staged_ca).ok();
+        assert!(got.stdout.contains("regkit test CA pki"), "{got}");
+        assert_eq!(
+            files_in(&stage).len(),
+            2,
+            "only containerd was selected: {:?}",
+            files_in(&stage)
+        );
+    }
+
+    // A config.toml that already sets config_path gets no note; a 2.x one without it gets the
+    // 2.x section name.
+    let stage = mkdir(ws.join("stage-cfg"));
+    let cfg = mkdir(stage.join("etc/containerd")).join("config.toml");
+    std::fs::write(&cfg, "version = 3\n").unwrap();
+    let args = ["trust", "install", "--containerd", "--registry", "reg:5000", "--root"];
+    let r = ws.regkit().args(args).arg(&stage).arg("--ca").arg(&pki.ca).ok();
+    r.stderr_has("plugins.\"io.containerd.cri.v1.images\".registry");
+    std::fs::write(
+        &cfg,
+        "version = 3\n[plugins.\"io.containerd.cri.v1.images\".registry]\n\
+         config_path = \"/etc/containerd/certs.d\"\n",
+    )
+    .unwrap();
+    let r = ws.regkit().args(args).arg(&stage).arg("--ca").arg(&pki.ca).ok();
+    assert!(!r.stderr.contains("config_path"), "{r}");
+}
+
+#[test]
+fn bundle_install_sh_builds_the_same_tree_and_is_idempotent() {
+    if !require_tool("openssl") || !require_tool("shellcheck") {
+        return;
+    }
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let registry = "reg.example.com:5000";
+    let existing = "mirrors:\n  docker.io:\n    endpoint:\n      - \"https://mirror.example:5000\"\n\
+                    configs:\n    \"other.example:5000\":\n        auth:\n            username: bob\n";
+    ws.regkit()
+        .args(["trust", "bundle", "--all", "--ca"])
+        .arg(&pki.ca)
+        .args(["--registry", registry, "--out", "node.tar.gz"])
+        .ok();
+    let unpacked = mkdir(ws.join("unpacked"));
+    ws.tool("tar").args(["xzf", "node.tar.gz", "-C"]).arg(&unpacked).ok();
+    let script = unpacked.join("regkit-trust-reg.example.com_5000/install.sh");
+    ws.tool("sh").arg("-n").arg(&script).ok();
+    ws.tool("shellcheck").args(["-s", "sh"]).arg(&script).ok();
+
+    for pre in [None, Some(existing)] {
+        let by_regkit = mkdir(ws.join("by-regkit"));
+        let by_script = mkdir(ws.join("by-script"));
+        if let Some(text) = pre {
+            for root in [&by_regkit, &by_script] {
+                std::fs::write(mkdir(root.join("etc/rancher/k3s")).join("registries.yaml"), text)
+                    .unwrap();
+            }
+        }
+        ws.regkit()
+            .args(["trust", "install", "--all", "--ca"])
+            .arg(&pki.ca)
+            .args(["--registry", registry, "--root"])
+            .arg(&by_regkit)
+            .ok();
+        ws.tool("sh").arg(&script).arg("--dry-run").arg("--root").arg(&by_script).ok();
+        assert_eq!(files_in(&by_script).len(), usize::from(pre.is_some()), "dry run wrote files");
+        let first = ws.tool("sh").arg(&script).arg("--root").arg(&by_script).ok();
+        first.stdout_has("created ");
+
+        let mut a = tree(&by_regkit);
+        let mut b = tree(&by_script);
+        let yaml_rel = "etc/rancher/k3s/registries.yaml";
+        assert_eq!(yaml(&by_regkit.join(yaml_rel)), yaml(&by_script.join(yaml_rel)));
+        let parsed = yaml(&by_script.join(yaml_rel));
+        let configs = parsed.get("configs").unwrap();
+        assert_eq!(
+            configs.get(registry).unwrap().get("tls").unwrap().get("ca_file").unwrap().as_str(),
+            Some("/etc/rancher/k3s/registry-ca/reg.example.com_5000.crt")
+        );
+        if pre.is_some() {
+            assert!(configs.get("other.example:5000").is_some() && parsed.get("mirrors").is_some());
+        }
+        a.remove(yaml_rel);
+        b.remove(yaml_rel);
+        assert_eq!(a, b, "install.sh and `regkit trust install` trees differ");
+
+        // Idempotent, both ways round: the script after regkit and regkit after the script.
+        let again = ws.tool("sh").arg(&script).arg("--root").arg(&by_regkit).ok();
+        assert!(!again.stdout.contains("created") && !again.stdout.contains("updated"), "{again}");
+        let out = ws
+            .regkit()
+            .args(["trust", "install", "--all", "--json", "--ca"])
+            .arg(&pki.ca)
+            .args(["--registry", registry, "--root"])
+            .arg(&by_script)
+            .ok();
+        let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        for f in report["files"].as_array().unwrap() {
+            assert_eq!(f["change"], "unchanged", "{f}");
+        }
+
+        // The script's uninstall takes it all away again, leaving the other k3s entries.
+        ws.tool("sh").arg(&script).arg("--uninstall").arg("--root").arg(&by_script).ok();
+        match pre {
+            None => assert_eq!(files_in(&by_script), Vec::<String>::new()),
+            Some(text) => {
+                assert_eq!(files_in(&by_script), [yaml_rel]);
+                let before: regkit::trust::yaml::Value = serde_saphyr::from_str(text).unwrap();
+                assert_eq!(yaml(&by_script.join(yaml_rel)), before);
+            }
+        }
+        std::fs::remove_dir_all(&by_regkit).unwrap();
+        std::fs::remove_dir_all(&by_script).unwrap();
+    }
+}
+
+#[test]
+fn uninstall_removes_exactly_what_install_wrote() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let registry = "10.0.0.7:5000";
+
+    // A clean root: nothing but empty shared directories is left.
+    let clean = mkdir(ws.join("clean"));
+    install(&ws, &pki.ca, registry, &clean);
+    assert_eq!(files_in(&clean).len(), 6, "{:?}", files_in(&clean));
+    uninstall(&ws, &pki.ca, registry, &clean).ok();
+    assert_eq!(files_in(&clean), Vec::<String>::new());
+    assert!(!clean.join("etc/docker/certs.d").join(registry).exists());
+
+    // A lived-in root: other registries, a client cert beside ours, k3s settings.
+    let root = mkdir(ws.join("root"));
+    let k3s_yaml = "mirrors:\n  docker.io:\n    endpoint:\n      - https://mirror.example\n\
+                    configs:\n  \"10.0.0.7:5000\":\n    auth:\n      username: robot\n      \
+                    password: s3cret\n";
+    let other = mkdir(root.join("etc/docker/certs.d/other.example:5000")).join("ca.crt");
+    std::fs::write(&other, "not ours\n").unwrap();
+    let client_cert = mkdir(root.join("etc/containers/certs.d").join(registry)).join("client.cert");
+    std::fs::write(&client_cert, "client\n").unwrap();
+    std::fs::write(mkdir(root.join("etc/rancher/k3s")).join("registries.yaml"), k3s_yaml).unwrap();
+    let before = tree(&root);
+
+    install(&ws, &pki.ca, registry, &root);
+    let merged = yaml(&root.join("etc/rancher/k3s/registries.yaml"));
+    let entry = merged.get("configs").unwrap().get(registry).unwrap();
+    assert_eq!(entry.get("auth").unwrap().get("password").unwrap().as_str(), Some("s3cret"));
+    assert!(entry.get("tls").unwrap().get("ca_file").is_some());
+
+    // A different CA is not ours to remove: exit 1, nothing touched.
+    let other_pki = make_pki(&ws, "other");
+    let snapshot = tree(&root);
+    uninstall(&ws, &other_pki.ca, registry, &root).code(1).stdout_has("left alone");
+    assert_eq!(tree(&root), snapshot);
+    // The same holds for the uninstall of a bundle made for the other CA.
+    ws.regkit()
+        .args(["trust", "bundle", "--ca"])
+        .arg(&other_pki.ca)
+        .args(["--registry", registry, "--out", "other.tar.gz"])
+        .ok();
+    ws.tool("tar").args(["xzf", "other.tar.gz"]).ok();
+    let script = ws.join("regkit-trust-10.0.0.7_5000/install.sh");
+    let r = ws.tool("sh").arg(&script).args(["--uninstall", "--root"]).arg(&root).code(1);
+    r.stderr_has("the CA beside it is another one").stderr_has("its CA copy is another one");
+    assert_eq!(tree(&root), snapshot);
+
+    let dry = uninstall(&ws, &pki.ca, registry, &root).arg("--dry-run").ok();
+    dry.stdout_has("would remove ").stdout_has("would update ");
+    assert_eq!(tree(&root), snapshot);
+    uninstall(&ws, &pki.ca, registry, &root).ok();
+    let after = tree(&root);
+    let yaml_rel = "etc/rancher/k3s/registries.yaml";
+    let before_yaml: regkit::trust::yaml::Value = serde_saphyr::from_str(k3s_yaml).unwrap();
+    assert_eq!(yaml(&root.join(yaml_rel)), before_yaml);
+    let strip = |t: &BTreeMap<String, (bool, u32, String)>| {
+        let mut t = t.clone();
+        t.remove(yaml_rel);
+        // Shared parents that install created may stay (empty); compare files only.
+        t.retain(|_, (dir, _, _)| !*dir);
+        t
+    };
+    assert_eq!(strip(&after), strip(&before));
+    assert!(client_cert.exists() && other.exists());
+    uninstall(&ws, &pki.ca, registry, &root).ok().stdout_has("not present");
+}
+
+#[test]
+fn install_is_idempotent_and_refuses_what_it_did_not_write() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let registry = "reg.example.com:5000";
+    let root = mkdir(ws.join("root"));
+
+    let dry = ws
+        .regkit()
+        .args(["trust", "install", "--dry-run", "--ca"])
+        .arg(&pki.ca)
+        .args(["--registry", registry, "--root"])
+        .arg(&root)
+        .ok();
+    dry.stdout_has("would create ");
+    assert_eq!(files_in(&root), Vec::<String>::new());
+
+    install(&ws, &pki.ca, registry, &root).stdout_has("created ");
+    let first = tree(&root);
+    let again = install(&ws, &pki.ca, registry, &root);
+    assert!(!again.stdout.contains("created"), "{again}");
+    again.stdout_has("already in place");
+    assert_eq!(tree(&root), first);
+
+    // Another CA in the way: refused before anything is written, then replaced with --force.
+    let other = make_pki(&ws, "other");
+    let fresh = mkdir(ws.join("fresh"));
+    let docker_ca = mkdir(fresh.join("etc/docker/certs.d").join(registry)).join("ca.crt");
+    std::fs::copy(&other.ca, &docker_ca).unwrap();
+    let args = ["trust", "install", "--ca"];
+    let r =
+        ws.regkit().args(args).arg(&pki.ca).args(["--registry", registry, "--root"]).arg(&fresh);
+    r.code(2).stderr_has("already exists with different content (pass --force");
+    assert_eq!(files_in(&fresh), ["etc/docker/certs.d/reg.example.com:5000/ca.crt"]);
+    let r =
+        ws.regkit().args(args).arg(&pki.ca).args(["--registry", registry, "--root"]).arg(&fresh);
+    r.arg("--force").ok().stdout_has("replaced ");
+    assert_eq!(
+        std::fs::read(&docker_ca).unwrap(),
+        std::fs::read(root.join("etc/docker/certs.d/reg.example.com:5000/ca.crt")).unwrap()
+    );
+
+    // --system on a staging root writes the .crt and leaves update-ca-certificates to the node.
+    let sys = mkdir(ws.join("sys"));
+    let r = ws
+        .regkit()
+        .args(["trust", "install", "--system", "--json", "--ca"])
+        .arg(&pki.ca)
+        .args(["--registry", "[fd00::7]:5000", "--root"])
+        .arg(&sys)
+        .ok();
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["system_store"], "left_to_node");
+    assert_eq!(files_in(&sys), ["usr/local/share/ca-certificates/regkit-fd00__7_5000.crt"]);
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let root = mkdir(ws.join("root"));
+    for (registry, msg) in [
+        ("https://reg:5000", "has a scheme"),
+        ("reg:5000/team/app", "contains '/'"),
+        ("reg:70000", "use 1 to 65535"),
+        ("::1:5000", "in brackets, [::1] or [::1]:5000"),
+        ("under_score", "not valid"),
+    ] {
+        let r = ws
+            .regkit()
+            .args(["trust", "install", "--ca"])
+            .arg(&pki.ca)
+            .args(["--registry", registry, "--root"])
+            .arg(&root)
+            .code(2);
+        r.stderr_has(msg).stderr_has("--registry");
+    }
+    // A registries.yaml that is not YAML: named, nothing written.
+    let broken = mkdir(ws.join("broken"));
+    std::fs::write(mkdir(broken.join("etc/rancher/k3s")).join("registries.yaml"), "a: [\n")
+        .unwrap();
+    let r = ws.regkit().args(["trust", "install", "--ca"]).arg(&pki.ca);
+    let r = r.args(["--registry", "reg:5000", "--root"]).arg(&broken).code(2);
+    r.stderr_has("broken/etc/rancher/k3s/registries.yaml: is not valid YAML");
+    assert_eq!(files_in(&broken), ["etc/rancher/k3s/registries.yaml"]);
+    // A leaf certificate is accepted with a warning: clients will not anchor on it.
+    let r = ws.regkit().args(["trust", "install", "--docker", "--dry-run", "--ca"]);
+    let r = r.arg(&pki.site_cert).args(["--registry", "reg:5000", "--root"]).arg(&root).ok();
+    r.stderr_has("which is not a CA certificate");
+    let key = pki.site_key.clone();
+    let r = ws.regkit().args(["trust", "install", "--ca"]).arg(&key);
+    r.args(["--registry", "reg:5000", "--root"]).arg(&root).code(2).stderr_has("PRIVATE KEY");
+    let r = ws.regkit().args(["trust", "install", "--ca"]).arg(&pki.ca);
+    r.args(["--registry", "reg:5000", "--root", "no-such-dir"])
+        .code(2)
+        .stderr_has("not a directory");
+    let r = ws.regkit().args(["trust", "bundle", "--ca"]).arg(&pki.ca);
+    r.args(["--registry", "reg:5000", "--out", "b.tgz"]).ok();
+    let r = ws.regkit().args(["trust", "bundle", "--ca"]).arg(&pki.ca);
+    r.args(["--registry", "reg:5000", "--out", "b.tgz"]).code(2).stderr_has("already exists");
+    assert_eq!(files_in(&root), Vec::<String>::new());
+}
