@@ -26,7 +26,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// An I/O operation failed on a path.
-    #[error("{action} {}: {source}", path.display())]
+    #[error("{action} {}", path.display())]
     Io {
         /// What was being done ("cannot write", "cannot create directory", ...).
         action: &'static str,
