@@ -36,9 +36,10 @@ pub use verify::{Problem, ProblemKind, Usage, verify_chain, verify_chain_for, ve
 /// Errors from the PKI area. Each variant names the file or value involved.
 #[derive(Debug, Error)]
 pub enum Error {
-    /// File output or input failed.
-    #[error(transparent)]
-    File(#[from] crate::files::Error),
+    /// File output or input failed. Its message already names the path and the OS error, so
+    /// it is not chained as a source (that would print the OS error twice).
+    #[error("{0}")]
+    File(crate::files::Error),
     /// A SAN value could not be parsed.
     #[error("malformed SAN {value:?}: {reason}")]
     BadSan {
@@ -143,6 +144,12 @@ pub enum Error {
         /// What failed.
         reason: String,
     },
+}
+
+impl From<crate::files::Error> for Error {
+    fn from(e: crate::files::Error) -> Self {
+        Error::File(e)
+    }
 }
 
 /// Result alias for the PKI area.

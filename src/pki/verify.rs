@@ -355,3 +355,50 @@ pub fn ip_from_bytes(b: &[u8]) -> Option<IpAddr> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+
+    use super::*;
+    use crate::pki::{CaOptions, CaPaths, SanEntry, SiteOptions, create_ca, issue_site};
+
+    fn kinds(p: &[Problem]) -> Vec<ProblemKind> {
+        p.iter().map(|p| p.kind).collect()
+    }
+
+    #[test]
+    fn reports_time_name_and_ca_problems_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = create_ca(&CaOptions { dir: dir.path().into(), days: 100, ..Default::default() })
+            .unwrap();
+        let site = issue_site(&SiteOptions {
+            ca: CaPaths { cert: ca.cert.clone(), key: ca.key.clone() },
+            dir: dir.path().into(),
+            sans: SanEntry::parse_list(&["reg.lan,::1"]).unwrap(),
+            days: 30,
+            ..Default::default()
+        })
+        .unwrap();
+        let cas = x509::read_certs(&ca.cert).unwrap();
+        let chain = x509::read_certs(&site.cert).unwrap();
+        let now = OffsetDateTime::now_utc();
+        assert!(verify_chain(&cas, &chain, Some("reg.lan"), now).is_empty());
+        assert!(verify_chain(&cas, &chain, Some("[::1]"), now).is_empty());
+
+        let later = verify_chain(&cas, &chain, Some("10.0.0.1"), now + Duration::days(200));
+        assert_eq!(
+            kinds(&later),
+            [ProblemKind::Expired, ProblemKind::CaExpired, ProblemKind::NameMismatch]
+        );
+        assert!(later[2].message.contains("no IP SAN 10.0.0.1"), "{}", later[2]);
+        let fix = later[0].clone().with_cert_path("pki/site.crt").fix.unwrap();
+        assert_eq!(fix, "renew it with `regkit certs renew pki/site.crt`");
+
+        let early = verify_chain(&cas, &chain, None, now - Duration::days(1));
+        assert_eq!(kinds(&early), [ProblemKind::NotYetValid]);
+        assert_eq!(kinds(&verify_chain(&cas, &[], None, now)), [ProblemKind::Unreadable]);
+        let client = verify_chain_for(&cas, &chain, None, Usage::Client, now);
+        assert_eq!(kinds(&client), [ProblemKind::WrongUsage]);
+    }
+}
