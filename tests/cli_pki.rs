@@ -346,6 +346,16 @@ fn verify_explains_wrong_ca_missing_ip_and_expiry() {
         .args(["certs", "verify", "--ca", "other/ca.crt", "pki/site.crt"])
         .code(1)
         .stdout_has("was not issued by the given CA");
+    ws.regkit().args(["certs", "ca", "--out", "twin", "--cn", "Twin"]).ok();
+    ws.regkit().args(["certs", "ca", "--out", "twin2", "--cn", "Twin"]).ok();
+    ws.regkit()
+        .args(["certs", "site", "--ca-cert", "twin/ca.crt", "--ca-key", "twin/ca.key"])
+        .args(["--out", "twin", "--san", "t.lan"])
+        .ok();
+    ws.regkit()
+        .args(["certs", "verify", "--ca", "twin2/ca.crt", "twin/site.crt"])
+        .code(1)
+        .stdout_has("its issuer has the same name (CN=Twin) but a different key");
     let r = ws
         .regkit()
         .args(["certs", "verify", "--ca", "pki/ca.crt", "pki/site.crt", "--host", "192.168.1.102"])

@@ -84,9 +84,9 @@ pub struct CaArgs {
     /// Key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096.
     #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = parse_key_type)]
     key_type: KeyType,
-    /// Subject common name.
-    #[arg(long, default_value = "regkit private CA")]
-    cn: String,
+    /// Subject common name (default: "regkit private CA" and a random tag).
+    #[arg(long)]
+    cn: Option<String>,
     /// Subject organisation.
     #[arg(long)]
     org: Option<String>,

@@ -30,8 +30,9 @@ pub struct CaOptions {
     pub dir: PathBuf,
     /// Key algorithm and size.
     pub key_type: KeyType,
-    /// Subject common name.
-    pub cn: String,
+    /// Subject common name (default: `regkit private CA` plus a random tag, so two regkit CAs
+    /// never share a name in one trust store).
+    pub cn: Option<String>,
     /// Subject organisation, if any.
     pub org: Option<String>,
     /// Lifetime in days.
@@ -53,7 +54,7 @@ impl Default for CaOptions {
         CaOptions {
             dir: PathBuf::from("pki"),
             key_type: KeyType::default(),
-            cn: "regkit private CA".into(),
+            cn: None,
             org: None,
             days: 3650,
             path_len: 0,
@@ -84,14 +85,18 @@ pub fn create_ca(opts: &CaOptions) -> Result<CaFiles, Error> {
     let key_path = opts.dir.join(CA_KEY);
     files::refuse_existing([cert_path.as_path(), key_path.as_path()], opts.force)?;
     let constraints = name_constraints(&opts.permit_dns, &opts.permit_ip)?;
-    if opts.cn.trim().is_empty() {
-        return Err(Error::Invalid("--cn must not be empty".into()));
-    }
+    let cn = match &opts.cn {
+        Some(cn) if cn.trim().is_empty() => {
+            return Err(Error::Invalid("--cn must not be empty".into()));
+        }
+        Some(cn) => cn.trim().to_string(),
+        None => format!("regkit private CA {}", hex::encode(rand::random::<[u8; 3]>())),
+    };
     let (not_before, not_after) = x509::validity(opts.not_before, opts.days)?;
 
     let key = opts.key_type.generate()?;
     let mut params = CertificateParams::default();
-    params.distinguished_name.push(DnType::CommonName, opts.cn.trim());
+    params.distinguished_name.push(DnType::CommonName, cn);
     if let Some(org) = opts.org.as_deref().filter(|o| !o.trim().is_empty()) {
         params.distinguished_name.push(DnType::OrganizationName, org.trim());
     }

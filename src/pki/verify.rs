@@ -250,12 +250,20 @@ fn map_webpki(
                 .filter_map(|c| x509::parse_cert(Path::new("CA"), c).ok())
                 .map(|c| c.subject().to_string())
                 .collect();
-            Problem::new(
-                ProblemKind::WrongCa,
+            let message = if ca_names.contains(&issuer) {
+                format!(
+                    "the certificate was not issued by the given CA: its issuer has the same \
+                     name ({issuer}) but a different key"
+                )
+            } else {
                 format!(
                     "the certificate was not issued by the given CA ({}); its issuer is {issuer}",
                     ca_names.join("; ")
-                ),
+                )
+            };
+            Problem::new(
+                ProblemKind::WrongCa,
+                message,
                 Some(
                     "verify with the CA that issued it, or re-issue with `regkit certs site \
                      --ca-cert CA --ca-key KEY`"
