@@ -4,10 +4,12 @@
 //! - [`pki`]: certificate authority, site and client certificates, inspection, verification.
 //! - [`files`]: atomic writes and private-key file modes, shared by every area that writes.
 //! - [`htpasswd`]: bcrypt password files compatible with Apache's `htpasswd -B`.
+//! - [`k8s`]: Kubernetes Secrets and ServiceAccounts for pulling from and serving the registry.
 //! - [`cli`]: argument parsing and dispatch only; no logic a test would want to reach.
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod files;
 pub mod htpasswd;
+pub mod k8s;
 pub mod pki;
