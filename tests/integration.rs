@@ -2,3 +2,5 @@
 //! suite links once. Each module tests one area through the real binary and real tools.
 
 mod harness;
+mod htpasswd;
+mod k8s_secret;

@@ -240,9 +240,13 @@ pub struct FileSpec {
 }
 
 impl FileSpec {
-    /// Parses `[KEY=]PATH` (split at the first `=`, as kubectl does).
+    /// Parses `[KEY=]PATH`. As in kubectl, at most one `=` may appear, so neither the key
+    /// nor the path can contain one.
     pub fn parse(spec: &str) -> Result<Self, Error> {
         let bad = |why| Error::InvalidFileSpec { spec: spec.to_string(), why };
+        if spec.matches('=').count() > 1 {
+            return Err(bad("key names or file paths cannot contain '='"));
+        }
         match spec.split_once('=') {
             None if spec.is_empty() => Err(bad("the path is empty")),
             None => Ok(FileSpec { key: None, path: PathBuf::from(spec) }),
@@ -366,10 +370,10 @@ mod tests {
 
     #[test]
     fn file_specs_parse_like_kubectl() {
-        assert_eq!(FileSpec::parse("ca.crt=/p/x=y").unwrap().key.as_deref(), Some("ca.crt"));
-        assert_eq!(FileSpec::parse("ca.crt=/p/x=y").unwrap().path, PathBuf::from("/p/x=y"));
+        assert_eq!(FileSpec::parse("ca.crt=/p/x").unwrap().key.as_deref(), Some("ca.crt"));
+        assert_eq!(FileSpec::parse("ca.crt=/p/x").unwrap().path, PathBuf::from("/p/x"));
         assert_eq!(FileSpec::parse("/p/ca.crt").unwrap().key, None);
-        for bad in ["", "=x", "k="] {
+        for bad in ["", "=x", "k=", "k=/p/x=y"] {
             assert!(FileSpec::parse(bad).is_err(), "{bad:?}");
         }
     }
