@@ -27,6 +27,7 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   echo "tests/run.sh: installing kubernetes-validate (PyPI)"
   python3 -m pip install --quiet kubernetes-validate==1.37.0 \
     || python3 -m pip install --quiet --break-system-packages kubernetes-validate==1.37.0
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
   hash -r
 fi
 
