@@ -102,6 +102,11 @@ impl Staged {
     pub fn dest(&self) -> &Path {
         &self.dest
     }
+
+    /// The temporary file, e.g. to set its owner before [`Staged::commit`].
+    pub fn path(&self) -> &Path {
+        &self.temp
+    }
 }
 
 /// Writes `contents` to a temporary file beside `path`, created with `mode`, and syncs it.

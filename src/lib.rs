@@ -5,11 +5,13 @@
 //! - [`files`]: atomic writes and private-key file modes, shared by every area that writes.
 //! - [`htpasswd`]: bcrypt password files compatible with Apache's `htpasswd -B`.
 //! - [`trust`]: the CA on nodes: Docker, containerd, Podman/CRI-O, k3s, system store; bundles.
+//! - [`k8s`]: Kubernetes Secrets and ServiceAccounts for pulling from and serving the registry.
 //! - [`cli`]: argument parsing and dispatch only; no logic a test would want to reach.
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod files;
 pub mod htpasswd;
+pub mod k8s;
 pub mod pki;
 pub mod trust;

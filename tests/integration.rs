@@ -3,4 +3,6 @@
 
 mod cli_pki;
 mod harness;
+mod htpasswd;
+mod k8s_secret;
 mod trust;

@@ -22,6 +22,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# PyPI tools (pinned to the version the tests were written against)
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "tests/run.sh: installing kubernetes-validate (PyPI)"
+  python3 -m pip install --quiet kubernetes-validate==1.37.0 \
+    || python3 -m pip install --quiet --break-system-packages kubernetes-validate==1.37.0
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
+  hash -r
+fi
+
 echo "tests/run.sh: cargo fmt --check"
 cargo fmt --check
 echo "tests/run.sh: cargo clippy --all-targets -- -D warnings"

@@ -6,7 +6,10 @@ use std::io::IsTerminal;
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod certs;
+pub mod htpasswd;
+pub mod k8s;
 pub mod output;
+pub mod password;
 pub mod trust;
 
 pub use output::Status;
@@ -29,6 +32,12 @@ enum Command {
     /// Trust the registry's CA on nodes: Docker, containerd, Podman/CRI-O, k3s, system store.
     #[command(subcommand)]
     Trust(trust::Command),
+    /// Manage the registry's htpasswd file (bcrypt users, as Apache's `htpasswd -B`).
+    #[command(subcommand)]
+    Htpasswd(htpasswd::Command),
+    /// Write Kubernetes manifests: pull secrets, TLS and CA secrets, service accounts.
+    #[command(subcommand)]
+    K8s(k8s::Command),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  regkit completions bash > /etc/bash_completion.d/regkit")]
     Completions {
@@ -44,6 +53,8 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Certs(cmd) => certs::run(cmd),
         Command::Trust(cmd) => trust::run(cmd),
+        Command::Htpasswd(cmd) => htpasswd::run(cmd),
+        Command::K8s(cmd) => k8s::run(cmd),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "regkit", &mut std::io::stdout());

@@ -5,13 +5,28 @@
 //! reorders or drops anything else. Hashes are bcrypt, written in the `$2y$` form; `$2a$`
 //! and `$2b$` are read too. Entries in other schemes are kept but reported, because the
 //! reference registry ignores them.
+//!
+//! Saving goes through [`crate::files`] (temp file + rename) with the mode rules of
+//! [`mode_for`]; the password prompt and the command line live in `crate::cli::htpasswd`.
+
+mod save;
 
 use std::path::Path;
 
 use thiserror::Error;
 
+pub use save::{MODE_NEW, Saved, mode_for};
+
 /// Cost used when none is given (the same as Apache's `htpasswd -B`).
 pub const DEFAULT_COST: u32 = 10;
+/// The smallest cost bcrypt accepts.
+pub const MIN_COST: u32 = 4;
+/// The largest cost bcrypt accepts.
+pub const MAX_COST: u32 = 31;
+/// bcrypt reads at most this many bytes of a password; longer ones would be cut silently.
+pub const MAX_PASSWORD_BYTES: usize = 72;
+/// Apache's `htpasswd` refuses longer user names.
+pub const MAX_USER_BYTES: usize = 255;
 
 /// Errors from htpasswd handling.
 #[derive(Debug, Error)]
@@ -27,9 +42,27 @@ pub enum Error {
         /// Why it was rejected.
         why: &'static str,
     },
-    /// bcrypt refused the input (cost out of range, ...).
+    /// bcrypt refused the input.
     #[error("cannot hash the password: {0}")]
     Hash(#[from] bcrypt::BcryptError),
+    /// The bcrypt cost is outside 4..=31.
+    #[error("invalid bcrypt cost {cost}: it must be between {MIN_COST} and {MAX_COST}")]
+    InvalidCost {
+        /// The rejected cost.
+        cost: u32,
+    },
+    /// The password is empty and empty passwords were not allowed.
+    #[error("the password is empty (pass --allow-empty to store an empty password)")]
+    EmptyPassword,
+    /// The password is longer than bcrypt can use.
+    #[error(
+        "the password is {len} bytes long; bcrypt uses only the first {MAX_PASSWORD_BYTES}, \
+         so the rest would be ignored silently"
+    )]
+    PasswordTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 /// One line of an htpasswd file.
@@ -71,22 +104,60 @@ pub fn scheme(hash: &str) -> Scheme {
     }
 }
 
-/// Checks that `name` can be stored: non-empty, no `:`, no control characters.
+/// Checks that `name` can be stored and later matched by the registry: non-empty, at most
+/// 255 bytes, no `:`, no control characters, no leading `#` (a comment to the registry's
+/// parser) and no leading or trailing white space (the registry trims lines).
 pub fn validate_user(name: &str) -> Result<(), Error> {
     let why = if name.is_empty() {
         "it is empty"
+    } else if name.len() > MAX_USER_BYTES {
+        "it is longer than 255 bytes"
     } else if name.contains(':') {
         "it contains ':', the field separator of htpasswd files"
     } else if name.chars().any(char::is_control) {
         "it contains a control character"
+    } else if name.starts_with('#') {
+        "it starts with '#', which marks a comment line"
+    } else if name.trim() != name {
+        "it starts or ends with white space, which the registry strips"
     } else {
         return Ok(());
     };
     Err(Error::InvalidUser { name: name.to_string(), why })
 }
 
+/// Checks a new password: refuses an empty one unless `allow_empty`, and one longer than
+/// bcrypt's 72 bytes (it would be truncated without a word).
+pub fn check_password(password: &str, allow_empty: bool) -> Result<(), Error> {
+    if password.is_empty() && !allow_empty {
+        return Err(Error::EmptyPassword);
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(Error::PasswordTooLong { len: password.len() });
+    }
+    Ok(())
+}
+
+/// Checks that `cost` is one bcrypt accepts (4..=31).
+pub fn validate_cost(cost: u32) -> Result<(), Error> {
+    if (MIN_COST..=MAX_COST).contains(&cost) { Ok(()) } else { Err(Error::InvalidCost { cost }) }
+}
+
+/// The cost recorded in a bcrypt hash (`$2y$10$...` gives 10), `None` for other schemes.
+pub fn cost_of(hash: &str) -> Option<u32> {
+    if scheme(hash) != Scheme::Bcrypt {
+        return None;
+    }
+    let digits = hash.get(4..6)?;
+    if hash.as_bytes().get(6) != Some(&b'$') {
+        return None;
+    }
+    digits.parse().ok()
+}
+
 /// Hashes `password` with bcrypt at `cost`, in the `$2y$` form of Apache's `htpasswd -B`.
 pub fn hash_password(password: &str, cost: u32) -> Result<String, Error> {
+    validate_cost(cost)?;
     let parts = bcrypt::hash_with_result(password, cost)?;
     Ok(parts.format_for_version(bcrypt::Version::TwoY))
 }
@@ -251,8 +322,26 @@ mod tests {
     }
 
     #[test]
+    fn checks_cost_password_and_reads_cost() {
+        assert!(matches!(hash_password("x", 3), Err(Error::InvalidCost { cost: 3 })));
+        assert!(matches!(hash_password("x", 32), Err(Error::InvalidCost { cost: 32 })));
+        assert!(matches!(check_password("", false), Err(Error::EmptyPassword)));
+        check_password("", true).unwrap();
+        check_password(&"a".repeat(72), false).unwrap();
+        assert!(matches!(
+            check_password(&"a".repeat(73), false),
+            Err(Error::PasswordTooLong { len: 73 })
+        ));
+        assert_eq!(cost_of(&hash_password("x", 5).unwrap()), Some(5));
+        assert_eq!(cost_of("$2b$12$abc"), Some(12));
+        assert_eq!(cost_of("$apr1$x$y"), None);
+        assert_eq!(cost_of("$2y$1"), None);
+    }
+
+    #[test]
     fn rejects_bad_user_names() {
-        for bad in ["", "a:b", "a\nb", "tab\there"] {
+        let long = "u".repeat(256);
+        for bad in ["", "a:b", "a\nb", "tab\there", "#x", " x", "x ", long.as_str()] {
             assert!(validate_user(bad).is_err(), "{bad:?}");
         }
         validate_user("ci-bot@example.com").unwrap();
