@@ -2,12 +2,14 @@
 //!
 //! The module tree is a map of the product: one module per CLI area, plus the registry.
 //! - [`pki`]: certificate authority, site and client certificates, inspection, verification.
+//! - [`deploy`]: deployment folders: the `regkit.yaml` descriptor, templates, `render`.
 //! - [`files`]: atomic writes and private-key file modes, shared by every area that writes.
 //! - [`htpasswd`]: bcrypt password files compatible with Apache's `htpasswd -B`.
 //! - [`cli`]: argument parsing and dispatch only; no logic a test would want to reach.
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod deploy;
 pub mod files;
 pub mod htpasswd;
 pub mod pki;

@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod certs;
 pub mod output;
+pub mod render;
 
 pub use output::Status;
 
@@ -25,6 +26,8 @@ enum Command {
     /// Create and check certificates: a CA, site and client certificates.
     #[command(subcommand)]
     Certs(certs::Command),
+    /// Regenerate a deployment folder's config.yml, docker-compose.yml and k8s/ from regkit.yaml.
+    Render(render::RenderArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  regkit completions bash > /etc/bash_completion.d/regkit")]
     Completions {
@@ -39,6 +42,7 @@ pub fn main() -> i32 {
     output::init_tracing();
     let result = match cli.command {
         Command::Certs(cmd) => certs::run(cmd),
+        Command::Render(args) => render::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "regkit", &mut std::io::stdout());
