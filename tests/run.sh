@@ -22,6 +22,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# PyPI tools (offline Kubernetes schema validation for the deploy tests)
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "tests/run.sh: installing kubernetes-validate (pip)"
+  python3 -m pip install --quiet kubernetes-validate
+fi
+
 echo "tests/run.sh: cargo fmt --check"
 cargo fmt --check
 echo "tests/run.sh: cargo clippy --all-targets -- -D warnings"

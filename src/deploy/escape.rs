@@ -91,7 +91,17 @@ pub fn yaml_block(s: &str, indent: usize) -> String {
     out
 }
 
-/// Registers the `yaml` and `yaml_block` helpers on `hb`.
+/// A handlebars registry as every regkit template is rendered with: strict mode (a missing
+/// value is an error), no HTML escaping, and the YAML helpers registered.
+pub fn handlebars() -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    register_helpers(&mut hb);
+    hb
+}
+
+/// Registers the `yaml`, `yaml_opt` and `yaml_block` helpers on `hb`.
 pub fn register_helpers(hb: &mut Handlebars<'_>) {
     hb.register_helper("yaml", Box::new(YamlHelper));
     hb.register_helper("yaml_opt", Box::new(YamlOptHelper));

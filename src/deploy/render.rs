@@ -75,10 +75,7 @@ pub fn all_generated_paths() -> Vec<PathBuf> {
 }
 
 fn registry() -> Result<Handlebars<'static>, Error> {
-    let mut hb = Handlebars::new();
-    hb.set_strict_mode(true);
-    hb.register_escape_fn(handlebars::no_escape);
-    super::escape::register_helpers(&mut hb);
+    let mut hb = super::escape::handlebars();
     for (name, text) in TEMPLATES.iter().chain(PARTIALS) {
         hb.register_template_string(name, text)
             .map_err(|e| Error::Template { name: (*name).to_string(), message: e.to_string() })?;
