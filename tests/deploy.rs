@@ -210,7 +210,7 @@ fn render_after_an_edit_changes_exactly_the_dependent_files() {
 #[test]
 fn descriptor_errors_name_the_key_and_line_and_write_nothing() {
     let cases: &[(&str, &str)] = &[
-        ("hosts: [r.example.com]\nport: 70000\n", "regkit.yaml:2: port:"),
+        ("hosts: [r.example.com]\nport: 70000\n", "regkit.yaml:2: port: expected a whole number"),
         ("hosts: [r.example.com]\nport: 0\n", "regkit.yaml:2: port: port must be between"),
         ("hosts: [r.example.com]\nport: high\n", "regkit.yaml:2: port:"),
         (
@@ -241,7 +241,11 @@ fn descriptor_errors_name_the_key_and_line_and_write_nothing() {
             "hosts: [r.example.com]\nkubernetes:\n  ingress:\n    klass: nginx\n",
             "regkit.yaml:4: kubernetes.ingress.klass: unknown field",
         ),
-        ("hosts: [r.example.com]\nno_local_sans: maybe\n", "regkit.yaml:2: no_local_sans:"),
+        (
+            "hosts: [r.example.com]\nno_local_sans: maybe\n",
+            "regkit.yaml:2: no_local_sans: expected true",
+        ),
+        ("hosts: r.example.com\n", "regkit.yaml:1: hosts: expected a list"),
         ("hosts: [r.example.com\n", "regkit.yaml:1:"),
     ];
     for (text, expected) in cases {
@@ -456,7 +460,8 @@ fn stand_in_secrets(ws: &Workspace, d: &Descriptor) {
     )
     .unwrap();
     ws.tool("htpasswd").args(["-Bbc", "auth/htpasswd", "admin", "s3cret-pw"]).ok();
-    fs::write(ws.join("auth/http-secret.env"), "REGISTRY_HTTP_SECRET=0123456789abcdef\n").unwrap();
+    let env = regkit::deploy::http_secret_env_file("0123456789abcdef");
+    fs::write(ws.join(&d.http_secret_file), env).unwrap();
     let names = d.k8s_names();
     let ns = d.kubernetes.namespace.as_str();
     let secret = |args: &[&str], file: &str| {

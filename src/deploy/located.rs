@@ -120,9 +120,22 @@ impl Located {
     }
 }
 
+/// serde-saphyr's terse type errors, and how a user would put them.
+const PLAINER: &[(&str, &str)] = &[
+    ("invalid u16", "expected a whole number from 0 to 65535"),
+    ("invalid u32", "expected a whole number"),
+    ("invalid boolean", "expected true or false"),
+    ("expected sequence start", "expected a list"),
+    ("expected mapping start", "expected a map of keys and values"),
+    ("expected string scalar", "expected a string"),
+];
+
 /// The bare message of a serde-saphyr error, without location or snippet, made printable.
 fn message_of(e: &serde_saphyr::Error) -> Cow<'_, str> {
     let msg = UserMessageFormatter.format_message(e.without_snippet());
+    if let Some((_, plain)) = PLAINER.iter().find(|(terse, _)| msg == *terse) {
+        return Cow::Borrowed(plain);
+    }
     if msg.chars().any(char::is_control) {
         Cow::Owned(msg.chars().flat_map(char::escape_debug).collect())
     } else {

@@ -148,6 +148,12 @@ pub mod secret_keys {
     pub const HTTP_SECRET_ENV: &str = "REGISTRY_HTTP_SECRET";
 }
 
+/// The contents of the http secret env file (`http_secret_file`) for `secret`, as
+/// docker-compose's `env_file` reads it.
+pub fn http_secret_env_file(secret: &str) -> String {
+    format!("{}={secret}\n", secret_keys::HTTP_SECRET_ENV)
+}
+
 /// Names of the Kubernetes objects, all derived from `kubernetes.name`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct K8sNames {
