@@ -236,6 +236,14 @@ fn descriptor_errors_name_the_key_and_line_and_write_nothing() {
             "hosts: [r.example.com]\ncompose:\n  restart: sometimes\n",
             "regkit.yaml:3: compose.restart: \"sometimes\" is not one of",
         ),
+        (
+            "hosts: [r.example.com]\nkubernetes:\n  ingress:\n    host: other.example.com\n",
+            "regkit.yaml:4: kubernetes.ingress.host: \"other.example.com\" is not in hosts",
+        ),
+        (
+            "hosts: [r.example.com]\ntls:\n  key: k8s/service.yaml\n",
+            "regkit.yaml:3: tls.key: \"k8s/service.yaml\" is a file regkit generates",
+        ),
         ("hosts: [r.example.com]\nimage_name: x\n", "regkit.yaml:2: image_name: unknown field"),
         (
             "hosts: [r.example.com]\nkubernetes:\n  ingress:\n    klass: nginx\n",
@@ -380,7 +388,11 @@ fn reference_registry_runs_the_rendered_config() {
 }
 
 fn rich_descriptor() -> Descriptor {
-    let mut d = Descriptor::new(vec!["registry.example.com".into(), "reg.internal".into()]);
+    let mut d = Descriptor::new(vec![
+        "registry.example.com".into(),
+        "reg.internal".into(),
+        "hub.example.com".into(),
+    ]);
     d.ips = vec!["192.168.1.10".parse().unwrap(), "fd00::10".parse().unwrap()];
     d.no_local_sans = true;
     d.port = 5443;

@@ -62,6 +62,16 @@ pub fn validate(d: &Descriptor) -> Result<(), Invalid> {
         ("http_secret_file", &d.http_secret_file),
     ] {
         check_relative_path(path).map_err(|m| Invalid::new(key, m))?;
+        // render rewrites generated files: a key kept under such a name would be lost.
+        let generated = super::render::all_generated_paths();
+        if path == super::layout::DESCRIPTOR
+            || generated.iter().any(|g| g.as_os_str() == path.as_str())
+        {
+            return Err(Invalid::new(
+                key,
+                format!("{path:?} is a file regkit generates; choose another name"),
+            ));
+        }
     }
     check_storage(d)?;
     if let Some(p) = &d.proxy {
@@ -204,6 +214,12 @@ fn check_kubernetes(d: &Descriptor) -> Result<(), Invalid> {
     })?;
     if let Some(h) = &ing.host {
         check_host(h).map_err(|m| Invalid::new("kubernetes.ingress.host", m))?;
+        if !d.hosts.contains(h) {
+            return Err(Invalid::new(
+                "kubernetes.ingress.host",
+                format!("{h:?} is not in hosts, so the certificate does not name it; add it there"),
+            ));
+        }
     }
     if ing.enabled && d.ingress_host().is_none() {
         return Err(Invalid::new(
