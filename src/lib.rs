@@ -2,6 +2,7 @@
 //!
 //! The module tree is a map of the product: one module per CLI area, plus the registry.
 //! - [`pki`]: certificate authority, site and client certificates, inspection, verification.
+//! - [`deploy`]: deployment folders: the `regkit.yaml` descriptor, templates, `render`.
 //! - [`files`]: atomic writes and private-key file modes, shared by every area that writes.
 //! - [`htpasswd`]: bcrypt password files compatible with Apache's `htpasswd -B`.
 //! - [`trust`]: the CA on nodes: Docker, containerd, Podman/CRI-O, k3s, system store; bundles.
@@ -10,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod deploy;
 pub mod files;
 pub mod htpasswd;
 pub mod k8s;

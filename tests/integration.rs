@@ -2,6 +2,7 @@
 //! suite links once. Each module tests one area through the real binary and real tools.
 
 mod cli_pki;
+mod deploy;
 mod harness;
 mod htpasswd;
 mod k8s_secret;

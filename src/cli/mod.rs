@@ -10,6 +10,7 @@ pub mod htpasswd;
 pub mod k8s;
 pub mod output;
 pub mod password;
+pub mod render;
 pub mod trust;
 
 pub use output::Status;
@@ -38,6 +39,8 @@ enum Command {
     /// Write Kubernetes manifests: pull secrets, TLS and CA secrets, service accounts.
     #[command(subcommand)]
     K8s(k8s::Command),
+    /// Regenerate a deployment folder's config.yml, docker-compose.yml and k8s/ from regkit.yaml.
+    Render(render::RenderArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  regkit completions bash > /etc/bash_completion.d/regkit")]
     Completions {
@@ -55,6 +58,7 @@ pub fn main() -> i32 {
         Command::Trust(cmd) => trust::run(cmd),
         Command::Htpasswd(cmd) => htpasswd::run(cmd),
         Command::K8s(cmd) => k8s::run(cmd),
+        Command::Render(args) => render::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "regkit", &mut std::io::stdout());

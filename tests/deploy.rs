@@ -1,0 +1,548 @@
+//! Deployment folders (issue 4, first part): the YAML-safe escaping, the descriptor, and
+//! `regkit render`, checked with the real consumers of what it writes: docker-compose,
+//! kubectl kustomize, kubernetes-validate, and Debian's docker-registry with skopeo.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use regkit::deploy::descriptor::{self, Descriptor, Driver, Proxy, S3};
+use regkit::deploy::escape;
+
+use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
+
+/// Strings built to break naive YAML templating.
+const HOSTILE: &[&str] = &[
+    "yes",
+    "No",
+    "off",
+    "null",
+    "~",
+    "true",
+    "123",
+    "0x1F",
+    "1e3",
+    "0777",
+    "1_000",
+    ".inf",
+    "2001-12-14",
+    "1:20",
+    "- item",
+    "* alias",
+    "&anchor",
+    "!tag",
+    "? key",
+    "%directive",
+    "@at",
+    "`tick",
+    "#comment",
+    "a #b",
+    "a: b",
+    "key:",
+    "{a: 1}",
+    "[x]",
+    "'single'",
+    "\"double\"",
+    "back\\slash",
+    "line\nbreak",
+    "tab\there",
+    "trailing ",
+    " leading",
+    "",
+    "镜像仓库",
+    "emoji 🐳",
+    "nel\u{85}x",
+    "ls\u{2028}x",
+    "bom\u{feff}",
+    "bell\u{7}",
+    "---",
+    "...",
+    "<<",
+    "=",
+    "|",
+    ">",
+    "a\r\nb",
+];
+
+#[test]
+fn hostile_values_round_trip_through_the_yaml_helpers() {
+    let hb = escape::handlebars();
+    let values: Vec<String> = HOSTILE.iter().map(|s| s.to_string()).collect();
+    let template = "scalar: {{yaml one}}\nlist:\n{{#each all}}\n  - {{yaml this}}\n{{/each}}\n\
+                    nested:\n  block: {{yaml_block one 4}}\n";
+    for v in &values {
+        let data = serde_json::json!({ "one": v, "all": values });
+        let text = hb.render_template(template, &data).unwrap();
+        let parsed: BTreeMap<String, serde_json::Value> = serde_saphyr::from_str(&text)
+            .unwrap_or_else(|e| panic!("{v:?} broke the document: {e}\n{text}"));
+        assert_eq!(parsed["scalar"], serde_json::json!(v), "{text}");
+        assert_eq!(parsed["list"], serde_json::json!(values), "{text}");
+        assert_eq!(parsed["nested"]["block"], serde_json::json!(v), "{text}");
+    }
+    // The same document through YAML 1.1 (PyYAML, which docker-compose uses), where yes/no/on
+    // and sexagesimal numbers are not strings.
+    if let Some(py) = pyyaml() {
+        let data = serde_json::json!({ "one": "x", "all": values });
+        let text = hb.render_template(template, &data).unwrap();
+        let ws = Workspace::new();
+        fs::write(ws.join("doc.yaml"), &text).unwrap();
+        let out = ws
+            .tool(&py)
+            .args(["-c", "import json,yaml;print(json.dumps(yaml.safe_load(open('doc.yaml'))))"])
+            .ok();
+        let parsed: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(parsed["list"], serde_json::json!(values), "{text}");
+    }
+    // A missing value is an error in strict mode, never an empty string.
+    let err = hb.render_template("a: {{yaml nothere}}\n", &serde_json::json!({})).unwrap_err();
+    assert!(err.to_string().contains("nothere"), "{err}");
+}
+
+#[test]
+fn descriptor_round_trips_with_hostile_user_names() {
+    let mut d = rich_descriptor();
+    d.users = HOSTILE
+        .iter()
+        .filter(|u| regkit::htpasswd::validate_user(u).is_ok())
+        .map(|u| u.to_string())
+        .collect();
+    let text = descriptor::to_yaml(&d).unwrap();
+    let back = descriptor::parse(&text, Path::new("regkit.yaml")).unwrap();
+    assert_eq!(back, d, "{text}");
+    // Defaults fill a minimal file.
+    let min = descriptor::parse("hosts: [r.example.com]\n", Path::new("regkit.yaml")).unwrap();
+    assert_eq!(min, Descriptor::new(vec!["r.example.com".into()]));
+    assert_eq!(descriptor::to_yaml(&min).unwrap(), descriptor::to_yaml(&min).unwrap());
+}
+
+#[test]
+fn render_is_deterministic_and_leaves_unchanged_files_alone() {
+    let d = rich_descriptor();
+    assert_eq!(regkit::deploy::render_all(&d).unwrap(), regkit::deploy::render_all(&d).unwrap());
+
+    let ws = deployment(&Descriptor::new(vec!["registry.example.com".into()]));
+    let before = snapshot(ws.path());
+    let mtimes: Vec<_> =
+        before.keys().map(|p| fs::metadata(ws.join(p)).unwrap().modified().unwrap()).collect();
+    let r = ws.regkit().args(["render", "--json"]).ok();
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(report["changed"], serde_json::json!([]), "{r}");
+    assert_eq!(report["removed"], serde_json::json!([]), "{r}");
+    assert_eq!(report["unchanged"].as_array().unwrap().len(), 11, "{r}");
+    assert_eq!(snapshot(ws.path()), before);
+    let after: Vec<_> =
+        before.keys().map(|p| fs::metadata(ws.join(p)).unwrap().modified().unwrap()).collect();
+    assert_eq!(mtimes, after, "unchanged files must not be rewritten");
+    ws.regkit().arg("render").ok().stderr_has("already up to date");
+}
+
+#[test]
+fn render_after_an_edit_changes_exactly_the_dependent_files() {
+    let d = Descriptor::new(vec!["registry.example.com".into()]);
+    let ws = deployment(&d);
+    stand_in_secrets(&ws, &d);
+    let before = snapshot(ws.path());
+
+    let changed = |edit: &dyn Fn(&mut Descriptor), ws: &Workspace| -> Vec<String> {
+        let mut d = descriptor::load(&ws.join("regkit.yaml")).unwrap();
+        edit(&mut d);
+        fs::write(ws.join("regkit.yaml"), descriptor::to_yaml(&d).unwrap()).unwrap();
+        let r = ws.regkit().args(["render", "--json"]).ok();
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let mut v: Vec<String> = report["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(report["removed"].as_array().unwrap())
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        changed(&|d| d.kubernetes.node_port = 31000, &ws),
+        ["README.md", "k8s/service.yaml"]
+    );
+    assert_eq!(
+        changed(&|d| d.kubernetes.ingress.class = "traefik".into(), &ws),
+        ["README.md", "k8s/ingress.yaml"]
+    );
+    assert_eq!(changed(&|d| d.compose.restart = "always".into(), &ws), ["docker-compose.yml"]);
+    assert_eq!(changed(&|d| d.storage.delete = false, &ws), ["config.yml", "k8s/configmap.yaml"]);
+    assert_eq!(
+        changed(&|d| d.port = 5443, &ws),
+        [
+            "README.md",
+            "config.yml",
+            "docker-compose.yml",
+            "k8s/configmap.yaml",
+            "k8s/deployment.yaml",
+            "k8s/service.yaml"
+        ]
+    );
+    // Switching to S3 drops the claim (a generated file) and never the secrets.
+    let to_s3 = |d: &mut Descriptor| {
+        d.storage.driver = Driver::S3;
+        d.storage.s3 = Some(s3());
+    };
+    let c = changed(&to_s3, &ws);
+    assert!(c.contains(&"k8s/pvc.yaml".to_string()) && !ws.join("k8s/pvc.yaml").exists(), "{c:?}");
+    assert!(!fs::read_to_string(ws.join("k8s/kustomization.yaml")).unwrap().contains("pvc"));
+
+    let after = snapshot(ws.path());
+    for secret in [
+        "pki/ca.crt",
+        "pki/site.crt",
+        "pki/site.key",
+        "auth/htpasswd",
+        "auth/http-secret.env",
+        "k8s/secret-tls.yaml",
+        "k8s/secret-htpasswd.yaml",
+        "k8s/secret-http.yaml",
+        "k8s/secret-pull.yaml",
+    ] {
+        assert_eq!(before.get(secret), after.get(secret), "{secret} was touched");
+        assert!(after.contains_key(secret), "{secret} is gone");
+    }
+    assert_eq!(regkit::files::mode_of(&ws.join("pki/site.key")), Some(0o600));
+}
+
+#[test]
+fn descriptor_errors_name_the_key_and_line_and_write_nothing() {
+    let cases: &[(&str, &str)] = &[
+        ("hosts: [r.example.com]\nport: 70000\n", "regkit.yaml:2: port: expected a whole number"),
+        ("hosts: [r.example.com]\nport: 0\n", "regkit.yaml:2: port: port must be between"),
+        ("hosts: [r.example.com]\nport: high\n", "regkit.yaml:2: port:"),
+        (
+            "hosts: [r.example.com]\nkubernetes:\n  namespace: reg\n  node_port: 8080\n",
+            "regkit.yaml:4: kubernetes.node_port: 8080 is outside the NodePort range",
+        ),
+        ("hosts:\n  - ok.example.com\n  - bad_host\n", "regkit.yaml:3: hosts[1]: invalid host"),
+        (
+            "hosts:\n  - \"*.example.com\"\n",
+            "regkit.yaml:2: hosts[0]: \"*.example.com\": a wildcard",
+        ),
+        ("hosts: [r.example.com]\nips: [10.0.0.300]\n", "regkit.yaml:2: ips[0]:"),
+        ("hosts: [r.example.com]\nstorage:\n  driver: gcs\n", "regkit.yaml:3: storage.driver:"),
+        (
+            "hosts: [r.example.com]\nstorage:\n  driver: s3\n  s3:\n    bucket: images\n",
+            "regkit.yaml:4: storage.s3.region: missing",
+        ),
+        (
+            "hosts: [r.example.com]\nstorage:\n  driver: s3\n",
+            "regkit.yaml:2: storage.s3: storage.driver is s3",
+        ),
+        (
+            "hosts: [r.example.com]\ncompose:\n  restart: sometimes\n",
+            "regkit.yaml:3: compose.restart: \"sometimes\" is not one of",
+        ),
+        (
+            "hosts: [r.example.com]\nkubernetes:\n  ingress:\n    host: other.example.com\n",
+            "regkit.yaml:4: kubernetes.ingress.host: \"other.example.com\" is not in hosts",
+        ),
+        (
+            "hosts: [r.example.com]\ntls:\n  key: k8s/service.yaml\n",
+            "regkit.yaml:3: tls.key: \"k8s/service.yaml\" is a file regkit generates",
+        ),
+        ("hosts: [r.example.com]\nimage_name: x\n", "regkit.yaml:2: image_name: unknown field"),
+        (
+            "hosts: [r.example.com]\nkubernetes:\n  ingress:\n    klass: nginx\n",
+            "regkit.yaml:4: kubernetes.ingress.klass: unknown field",
+        ),
+        (
+            "hosts: [r.example.com]\nno_local_sans: maybe\n",
+            "regkit.yaml:2: no_local_sans: expected true",
+        ),
+        ("hosts: r.example.com\n", "regkit.yaml:1: hosts: expected a list"),
+        ("hosts: [r.example.com\n", "regkit.yaml:1:"),
+    ];
+    for (text, expected) in cases {
+        let ws = Workspace::new();
+        fs::write(ws.join("regkit.yaml"), text).unwrap();
+        let r = ws.regkit().arg("render").code(2);
+        r.stderr_has(expected);
+        let entries: Vec<_> = fs::read_dir(ws.path()).unwrap().collect();
+        assert_eq!(entries.len(), 1, "something was written for {text:?}\n{r}");
+    }
+    let ws = Workspace::new();
+    ws.regkit().arg("render").code(2).stderr_has("regkit.yaml not found");
+}
+
+#[test]
+fn compose_file_is_accepted_by_docker_compose() {
+    if !require_tool("docker-compose") {
+        return;
+    }
+    for d in [Descriptor::new(vec!["registry.example.com".into()]), rich_descriptor()] {
+        let ws = deployment(&d);
+        stand_in_secrets(&ws, &d);
+        let r = ws.tool("docker-compose").args(["-f", "docker-compose.yml", "config"]).ok();
+        // What compose understood, not just that it parsed.
+        r.stdout_has(&format!("published: {}", d.port));
+        r.stdout_has("/etc/docker/registry/config.yml");
+        r.stdout_has(&format!("restart: {}", d.compose.restart));
+    }
+}
+
+#[test]
+fn k8s_manifests_validate_and_kustomize_builds() {
+    if !require_tool("kubectl") || !require_tool("kubernetes-validate") || !require_tool("openssl")
+    {
+        return;
+    }
+    for d in [Descriptor::new(vec!["registry.example.com".into()]), rich_descriptor()] {
+        let ws = deployment(&d);
+        stand_in_secrets(&ws, &d);
+        let mut files: Vec<String> = fs::read_dir(ws.join("k8s"))
+            .unwrap()
+            .map(|e| format!("k8s/{}", e.unwrap().file_name().to_string_lossy()))
+            .filter(|f| !f.ends_with("kustomization.yaml"))
+            .collect();
+        files.sort();
+        let r = ws.tool("kubernetes-validate").arg("--strict").args(&files).ok();
+        assert!(!r.stdout.contains("ERROR") && !r.stderr.contains("ERROR"), "{r}");
+        let built = ws.tool("kubectl").args(["kustomize", "k8s"]).ok();
+        for kind in ["Namespace", "ServiceAccount", "ConfigMap", "Deployment", "Service", "Secret"]
+        {
+            built.stdout_has(&format!("kind: {kind}\n"));
+        }
+        built.stdout_has(&format!("nodePort: {}", d.kubernetes.node_port));
+        built.stdout_has("scheme: HTTPS");
+        built.stdout_has("runAsNonRoot: true");
+        built.stdout_has("readOnlyRootFilesystem: true");
+        built.stdout_has("allowPrivilegeEscalation: false");
+        // The ConfigMap carries config.yml byte for byte.
+        let cm: serde_json::Value =
+            serde_saphyr::from_str(&fs::read_to_string(ws.join("k8s/configmap.yaml")).unwrap())
+                .unwrap();
+        assert_eq!(cm["data"]["config.yml"], fs::read_to_string(ws.join("config.yml")).unwrap());
+    }
+}
+
+/// The proof: the rendered config.yml runs Debian's docker-registry (distribution 2.8) with
+/// openssl-made certificates and an `htpasswd -B` file, and skopeo pushes an image to it and
+/// pulls it back, verifying TLS against the CA and authenticating with the user.
+#[test]
+fn reference_registry_runs_the_rendered_config() {
+    for tool in ["docker-registry", "skopeo", "buildah", "openssl", "htpasswd"] {
+        if !require_tool(tool) {
+            return;
+        }
+    }
+    let mut d = Descriptor::new(vec!["localhost".into()]);
+    d.ips = vec!["127.0.0.1".parse().unwrap()];
+    d.users = vec!["admin".into()];
+    let ws = deployment(&d);
+    stand_in_secrets(&ws, &d);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let secret = fs::read_to_string(ws.join("auth/http-secret.env")).unwrap();
+    let secret = secret.trim().strip_prefix("REGISTRY_HTTP_SECRET=").unwrap().to_string();
+    let mut server = ws.tool("docker-registry");
+    server.cmd.args(["serve", "config.yml"]);
+    server.cmd.env("REGISTRY_HTTP_ADDR", &addr);
+    server.cmd.env("REGISTRY_HTTP_SECRET", secret);
+    server.cmd.env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", ws.join("data"));
+    server.cmd.env("REGISTRY_HTTP_TLS_CERTIFICATE", ws.join("pki/site.crt"));
+    server.cmd.env("REGISTRY_HTTP_TLS_KEY", ws.join("pki/site.key"));
+    server.cmd.env("REGISTRY_AUTH_HTPASSWD_PATH", ws.join("auth/htpasswd"));
+    server.cmd.stdout(std::process::Stdio::null());
+    server.cmd.stderr(fs::File::create(ws.join("registry.log")).unwrap());
+    let _server = KillOnDrop(server.cmd.spawn().expect("docker-registry starts"));
+    wait_for_port(&addr);
+
+    // skopeo's cert dir holds the CA as ca.crt.
+    fs::create_dir_all(ws.join("certs")).unwrap();
+    fs::copy(ws.join("pki/ca.crt"), ws.join("certs/ca.crt")).unwrap();
+    let oci = build_image(&ws);
+    let remote = format!("docker://{addr}/regkit-test/img:v1");
+    let push = |creds: &str| {
+        ws.tool("skopeo")
+            .args(["copy", "--dest-cert-dir", "certs", "--dest-creds", creds])
+            .arg(format!("oci:{}:v1", oci.display()))
+            .arg(&remote)
+            .run()
+    };
+    let wrong = push("admin:wrong");
+    assert_ne!(wrong.code, Some(0), "a wrong password must be refused\n{wrong}");
+    let ok = push("admin:s3cret-pw");
+    assert_eq!(ok.code, Some(0), "push failed\n{ok}\n{}", log(&ws));
+    let untrusted = ws
+        .tool("skopeo")
+        .args(["inspect", "--cert-dir", "pki", "--creds", "admin:s3cret-pw", &remote])
+        .run();
+    assert_ne!(untrusted.code, Some(0), "TLS must verify against the CA only\n{untrusted}");
+
+    let back = ws.join("pulled");
+    ws.tool("skopeo")
+        .args(["copy", "--src-cert-dir", "certs", "--src-creds", "admin:s3cret-pw", &remote])
+        .arg(format!("oci:{}:v1", back.display()))
+        .ok();
+    assert_eq!(manifest_digest(&oci), manifest_digest(&back), "pulled image differs");
+    // The rendered storage.delete.enabled: true is in force.
+    let digest = manifest_digest(&oci);
+    ws.tool("skopeo")
+        .args(["delete", "--cert-dir", "certs", "--creds", "admin:s3cret-pw"])
+        .arg(format!("docker://{addr}/regkit-test/img@{digest}"))
+        .ok();
+}
+
+fn rich_descriptor() -> Descriptor {
+    let mut d = Descriptor::new(vec![
+        "registry.example.com".into(),
+        "reg.internal".into(),
+        "hub.example.com".into(),
+    ]);
+    d.ips = vec!["192.168.1.10".parse().unwrap(), "fd00::10".parse().unwrap()];
+    d.no_local_sans = true;
+    d.port = 5443;
+    d.users = vec!["admin".into(), "ci".into()];
+    d.log_level = "debug".into();
+    d.storage.driver = Driver::S3;
+    d.storage.s3 = Some(s3());
+    d.proxy = Some(Proxy { remoteurl: "https://registry-1.docker.io".into() });
+    d.compose.restart = "always".into();
+    d.kubernetes.name = "hub".into();
+    d.kubernetes.namespace = "images".into();
+    d.kubernetes.node_port = 32000;
+    d.kubernetes.storage_class = Some("fast-ssd".into());
+    d.kubernetes.ingress.class = "traefik".into();
+    d.kubernetes.ingress.host = Some("hub.example.com".into());
+    d.kubernetes.resources.limits.cpu = Some("2".into());
+    d.kubernetes.resources.requests.memory = None;
+    d
+}
+
+fn s3() -> S3 {
+    S3 {
+        bucket: "images".into(),
+        region: "us-east-1".into(),
+        regionendpoint: Some("http://minio.local:9000".into()),
+        rootdirectory: Some("/registry".into()),
+        forcepathstyle: true,
+        secure: false,
+    }
+}
+
+/// A workspace holding `d` as regkit.yaml and the files `regkit render` generates from it.
+fn deployment(d: &Descriptor) -> Workspace {
+    let ws = Workspace::new();
+    fs::write(ws.join("regkit.yaml"), descriptor::to_yaml(d).unwrap()).unwrap();
+    ws.regkit().arg("render").ok();
+    ws
+}
+
+/// What `regkit init` will write besides the generated files, made here with openssl,
+/// htpasswd and kubectl: CA and site certificate, htpasswd, the http secret, secret manifests.
+fn stand_in_secrets(ws: &Workspace, d: &Descriptor) {
+    fs::create_dir_all(ws.join("pki")).unwrap();
+    fs::create_dir_all(ws.join("auth")).unwrap();
+    let sans: Vec<String> = d
+        .hosts
+        .iter()
+        .map(|h| format!("DNS:{h}"))
+        .chain(d.ips.iter().map(|ip| format!("IP:{ip}")))
+        .collect();
+    let ext = format!(
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName={}\n",
+        sans.join(",")
+    );
+    fs::write(ws.join("pki/site.ext"), ext).unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    ws.tool("openssl")
+        .args(["req", "-x509"])
+        .args(ec)
+        .args(["-keyout", "pki/ca.key", "-out", "pki/ca.crt", "-days", "2", "-subj", "/CN=test CA"])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=keyCertSign"])
+        .ok();
+    ws.tool("openssl")
+        .arg("req")
+        .args(ec)
+        .args(["-keyout", "pki/site.key", "-out", "pki/site.csr", "-subj", "/CN=registry"])
+        .ok();
+    ws.tool("openssl")
+        .args(["x509", "-req", "-in", "pki/site.csr", "-CA", "pki/ca.crt", "-CAkey", "pki/ca.key"])
+        .args(["-CAcreateserial", "-days", "2", "-out", "pki/site.crt", "-extfile", "pki/site.ext"])
+        .ok();
+    regkit::files::write_atomic(
+        &ws.join("pki/site.key"),
+        &fs::read(ws.join("pki/site.key")).unwrap(),
+        regkit::files::MODE_PRIVATE,
+    )
+    .unwrap();
+    ws.tool("htpasswd").args(["-Bbc", "auth/htpasswd", "admin", "s3cret-pw"]).ok();
+    let env = regkit::deploy::http_secret_env_file("0123456789abcdef");
+    fs::write(ws.join(&d.http_secret_file), env).unwrap();
+    let names = d.k8s_names();
+    let ns = d.kubernetes.namespace.as_str();
+    let secret = |args: &[&str], file: &str| {
+        let r = ws.tool("kubectl").args(["create", "secret"]).args(args).args(["-n", ns]).args([
+            "--dry-run=client",
+            "-o",
+            "yaml",
+        ]);
+        fs::write(ws.join("k8s").join(file), r.ok().stdout).unwrap();
+    };
+    let tls = ["tls", &names.secret_tls, "--cert", "pki/site.crt", "--key", "pki/site.key"];
+    secret(&tls, "secret-tls.yaml");
+    let from = "--from-file=htpasswd=auth/htpasswd";
+    secret(&["generic", &names.secret_htpasswd, from], "secret-htpasswd.yaml");
+    let lit = "--from-literal=http-secret=0123456789abcdef";
+    secret(&["generic", &names.secret_http, lit], "secret-http.yaml");
+    let server = format!("--docker-server={}", d.registry_address());
+    let pull = ["docker-registry", &names.secret_pull, &server, "--docker-username=admin"];
+    secret(&[&pull[..], &["--docker-password=s3cret-pw"]].concat(), "secret-pull.yaml");
+}
+
+/// Builds a one-file image with buildah and exports it as an OCI layout.
+fn build_image(ws: &Workspace) -> PathBuf {
+    fs::write(ws.join("hello.txt"), format!("hello from {}\n", ws.path().display())).unwrap();
+    let tag = format!("localhost/regkit-deploy-test/img-{}:v1", std::process::id());
+    let c = ws.tool("buildah").args(["from", "scratch"]).ok().stdout.trim().to_string();
+    ws.tool("buildah").args(["copy", &c, "hello.txt", "/hello.txt"]).ok();
+    ws.tool("buildah").args(["commit", "-q", &c, &tag]).ok();
+    ws.tool("buildah").args(["rm", &c]).ok();
+    let oci = ws.join("oci");
+    ws.tool("buildah").args(["push", "-q", &tag]).arg(format!("oci:{}:v1", oci.display())).ok();
+    ws.tool("buildah").args(["rmi", &tag]).ok();
+    oci
+}
+
+fn manifest_digest(oci: &Path) -> String {
+    let index: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(oci.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
+
+fn log(ws: &Workspace) -> String {
+    fs::read_to_string(ws.join("registry.log")).unwrap_or_default()
+}
+
+/// Path (relative) -> contents of every file under `dir`.
+fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// A python3 that has PyYAML (the system one, which docker-compose runs on), if any.
+fn pyyaml() -> Option<String> {
+    ["/usr/bin/python3", "python3"].into_iter().map(String::from).find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", "import yaml"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
