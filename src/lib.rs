@@ -4,6 +4,7 @@
 //! - [`pki`]: certificate authority, site and client certificates, inspection, verification.
 //! - [`files`]: atomic writes and private-key file modes, shared by every area that writes.
 //! - [`htpasswd`]: bcrypt password files compatible with Apache's `htpasswd -B`.
+//! - [`registry`]: `regkit serve`: configuration, TLS, connection handling, htpasswd auth.
 //! - [`cli`]: argument parsing and dispatch only; no logic a test would want to reach.
 #![warn(missing_docs)]
 
@@ -11,3 +12,4 @@ pub mod cli;
 pub mod files;
 pub mod htpasswd;
 pub mod pki;
+pub mod registry;

@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod certs;
 pub mod output;
+pub mod serve;
 
 pub use output::Status;
 
@@ -25,6 +26,8 @@ enum Command {
     /// Create and check certificates: a CA, site and client certificates.
     #[command(subcommand)]
     Certs(certs::Command),
+    /// Run the registry (OCI distribution / Docker Registry V2) with TLS and htpasswd auth.
+    Serve(serve::Args),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  regkit completions bash > /etc/bash_completion.d/regkit")]
     Completions {
@@ -36,9 +39,13 @@ enum Command {
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    output::init_tracing();
+    // `serve` installs its own subscriber from log.level/log.formatter.
+    if !matches!(cli.command, Command::Serve(_)) {
+        output::init_tracing();
+    }
     let result = match cli.command {
         Command::Certs(cmd) => certs::run(cmd),
+        Command::Serve(args) => serve::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "regkit", &mut std::io::stdout());
