@@ -113,8 +113,11 @@ pub async fn run(
     }
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     loop {
+        // Reap finished connection tasks so the set only holds live ones.
+        while connections.try_join_next().is_some() {}
         let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
@@ -136,7 +139,7 @@ pub async fn run(
         let watcher = graceful.watcher();
         let builder = builder.clone();
         let acceptor = acceptor.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let result = match acceptor {
                 Some(acceptor) => {
                     let stream =
@@ -176,6 +179,7 @@ pub async fn run(
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(cfg.draintimeout) => {
             tracing::warn!("drain timeout reached, closing the remaining connections");
+            connections.abort_all();
         }
     }
     if let Some(w) = watcher {

@@ -29,8 +29,8 @@ pub(super) fn from_tree(tree: Value) -> Result<ServeConfig, Error> {
         }
     }
     let log = log(root.section("log")?, &mut unsupported)?;
-    let storage = storage(root.section("storage")?, &mut unsupported)?;
-    let auth = auth(root.section("auth")?)?;
+    let storage = storage(root.named_section("storage")?, &mut unsupported)?;
+    let auth = auth(root.named_section("auth")?)?;
     let mut http = root.section("http")?;
     let addr = match http.take("addr") {
         Some(f) => Some(f.string()?).filter(|s| !s.is_empty()),

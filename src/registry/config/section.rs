@@ -64,6 +64,19 @@ impl Section {
         }
     }
 
+    /// Takes `key` as a section that may also be written as just a name: `auth: htpasswd`
+    /// or `storage: filesystem` mean `{htpasswd: {}}` / `{filesystem: {}}`, as in the reference.
+    pub fn named_section(&mut self, key: &str) -> Result<Section, Error> {
+        let path = self.child_path(key);
+        match self.take(key) {
+            None => Ok(Section { path, entries: Vec::new() }),
+            Some(Field { path, value: Value::Str(name) }) if !name.is_empty() => {
+                Ok(Section { path, entries: vec![(name, Value::Null)] })
+            }
+            Some(f) => f.into_section(),
+        }
+    }
+
     /// Names of the keys not taken yet, in file order.
     pub fn keys(&self) -> Vec<String> {
         self.entries.iter().map(|(k, _)| k.clone()).collect()
