@@ -61,10 +61,20 @@ fn serve_tls_speaks_1_2_and_1_3_refuses_1_1_and_negotiates_h2() {
     }
     let ws = Workspace::new();
     site_pki(&ws);
+    use std::os::unix::fs::PermissionsExt;
+    let key = ws.join("pki/site.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // --check loads the certificate too: a key that does not match it fails there.
+    std::fs::copy(ws.join("pki/ca.key"), ws.join("pki/wrong.key")).unwrap();
+    ws.regkit()
+        .args(["serve", "--check", "--tls-cert", "pki/site.crt", "--tls-key", "pki/wrong.key"])
+        .code(2)
+        .stderr_has("pki/site.crt with pki/wrong.key");
     // The embedded default picks up ./pki/site.crt and ./pki/site.key.
     let server = Server::start(&ws, &["--addr", "127.0.0.1:0"], &[]);
     assert!(server.url.starts_with("https://127.0.0.1:"), "{}", server.url);
     assert!(!server.log().contains("PLAIN HTTP"), "{}", server.log());
+    assert!(server.log().contains("readable by other users (mode 0644)"), "{}", server.log());
     for (flag, want) in [("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")] {
         let r = ws
             .tool("openssl")

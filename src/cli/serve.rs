@@ -82,6 +82,13 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         .context("invalid configuration")?;
     if args.check {
         report_unsupported(&cfg);
+        // Load what start-up would load, so a bad certificate or password file fails here.
+        if let Some(tls) = &cfg.tls {
+            crate::registry::tls::server_config(tls, cfg.http2)?;
+        }
+        if let Some(a) = &cfg.auth {
+            HtpasswdAuth::open(&a.realm, &a.path)?;
+        }
         if args.json {
             println!("{}", serde_json::to_string_pretty(&cfg.summary())?);
         } else {
@@ -113,20 +120,22 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         Some(a) => Some(Arc::new(HtpasswdAuth::open(&a.realm, &a.path)?)),
         None => None,
     };
+    warn_about_key_mode(&cfg);
     crate::files::create_dir_all(&cfg.storage.root)?;
+    let app = temporary_app(auth);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
+        let prepared = server::Server::new(&cfg, app)?;
         let listener = server::bind(&cfg).await?;
         let local = listener.local_addr().context("cannot read the bound address")?;
         output::note(&format!("regkit: listening on {}", server::base_url(&cfg, local)));
         // HOOK (registry::storage, other helper): spawn the periodic upload purge here with
         // `cfg.storage.upload_purging` once storage is merged; abort it after `run` returns.
-        let app = temporary_app(auth);
-        server::run(&cfg, app, listener, server::shutdown_signal()).await?;
+        prepared.serve(listener, server::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -143,6 +152,21 @@ fn init_logging(cfg: &ServeConfig) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_ansi(output::color_enabled()).try_init(),
     };
+}
+
+/// Warns when the TLS private key can be read by other users.
+fn warn_about_key_mode(cfg: &ServeConfig) {
+    let Some(tls) = &cfg.tls else { return };
+    if let Some(mode) = crate::files::mode_of(&tls.key)
+        && mode & 0o077 != 0
+    {
+        output::warn(&format!(
+            "the TLS private key {} is readable by other users (mode {mode:04o}); \
+             fix with: chmod 600 {}",
+            tls.key.display(),
+            tls.key.display()
+        ));
+    }
 }
 
 /// The one warning naming every configuration key regkit ignores.

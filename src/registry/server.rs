@@ -90,20 +90,67 @@ pub async fn shutdown_signal() {
 /// Serves `app` on `listener` with the TLS, HTTP/2, header and logging settings of `cfg`
 /// until `shutdown` resolves, then drains. Returns when every connection is closed or the
 /// drain timeout has passed. TLS set-up errors are returned before anything is accepted.
+/// The same as `Server::new(cfg, app)?.serve(listener, shutdown)`.
 pub async fn run(
     cfg: &ServeConfig,
     app: Router,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let (acceptor, watcher) = match &cfg.tls {
-        Some(settings) => {
-            let (server_config, reloader) = tls::server_config(settings, cfg.http2)?;
-            let watcher = tokio::spawn(tls::watch(reloader, settings.reload_interval));
-            (Some(tokio_rustls::TlsAcceptor::from(server_config)), Some(watcher))
+    Server::new(cfg, app)?.serve(listener, shutdown).await
+}
+
+/// A server ready to accept: the certificate and client CAs are loaded, so set-up errors
+/// surface before the address is bound or announced.
+pub struct Server {
+    cfg: ServeConfig,
+    app: Router,
+    tls: Option<(tokio_rustls::TlsAcceptor, Arc<tls::CertReloader>, Duration)>,
+}
+
+impl Server {
+    /// Prepares `app` with the settings of `cfg` (loads TLS material when configured).
+    pub fn new(cfg: &ServeConfig, app: Router) -> Result<Self, Error> {
+        let tls = match &cfg.tls {
+            Some(settings) => {
+                let (server_config, reloader) = tls::server_config(settings, cfg.http2)?;
+                let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
+                Some((acceptor, reloader, settings.reload_interval))
+            }
+            None => None,
+        };
+        Ok(Server { cfg: cfg.clone(), app, tls })
+    }
+
+    /// Accepts on `listener` until `shutdown` resolves, then drains (see [`run`]).
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let Server { cfg, app, tls } = self;
+        let cfg = &cfg;
+        let (acceptor, watcher) = match tls {
+            Some((acceptor, reloader, interval)) => {
+                (Some(acceptor), Some(tokio::spawn(tls::watch(reloader, interval))))
+            }
+            None => (None, None),
+        };
+        serve_loop(cfg, app, listener, shutdown, acceptor).await;
+        if let Some(w) = watcher {
+            w.abort();
         }
-        None => (None, None),
-    };
+        Ok(())
+    }
+}
+
+async fn serve_loop(
+    cfg: &ServeConfig,
+    app: Router,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+) {
     let app = wrap(app, cfg);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder.http1().timer(TokioTimer::new());
@@ -146,7 +193,9 @@ pub async fn run(
                         match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                             Ok(Ok(stream)) => stream,
                             Ok(Err(e)) => {
-                                tracing::debug!(remote = %peer, "TLS handshake failed: {e}");
+                                // Info, not debug: "unknown CA" alerts from clients that do
+                                // not trust the certificate show up here first.
+                                tracing::info!(remote = %peer, "TLS handshake failed: {e}");
                                 return;
                             }
                             Err(_) => {
@@ -182,10 +231,6 @@ pub async fn run(
             connections.abort_all();
         }
     }
-    if let Some(w) = watcher {
-        w.abort();
-    }
-    Ok(())
 }
 
 /// What the outer layer needs from the configuration.
