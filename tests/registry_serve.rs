@@ -45,6 +45,16 @@ fn serve_plain_http_default_is_loopback_with_a_loud_warning() {
         let (_, out, _) = curl(&ws, &[&format!("{}/", server.url)]);
         assert!(out.starts_with("HTTP/1.1 200"), "{out}");
         server.wait_log("path=/v2/ status=200", Duration::from_secs(5));
+        // HEAD has no body to stream; it is logged all the same.
+        let (_, out, _) = curl(&ws, &["-I", &format!("{}/", server.url)]);
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        server.wait_log("method=HEAD path=/ status=200", Duration::from_secs(5));
+    }
+    if require_tool("kill") {
+        // SIGHUP must not end a server that has no certificate to reload.
+        server.signal("HUP");
+        server.wait_log("SIGHUP received: no TLS certificate to reload", Duration::from_secs(5));
+        assert!(server.child.0.try_wait().unwrap().is_none(), "{}", server.log());
     }
     assert!(ws.join("data").is_dir());
 

@@ -132,15 +132,23 @@ impl Server {
         let cfg = &cfg;
         let (acceptor, watcher) = match tls {
             Some((acceptor, reloader, interval)) => {
-                (Some(acceptor), Some(tokio::spawn(tls::watch(reloader, interval))))
+                (Some(acceptor), tokio::spawn(tls::watch(reloader, interval)))
             }
-            None => (None, None),
+            // Without a handler SIGHUP would end the process; operators send it out of habit.
+            None => (None, tokio::spawn(hangup_without_tls())),
         };
         serve_loop(cfg, app, listener, shutdown, acceptor).await;
-        if let Some(w) = watcher {
-            w.abort();
-        }
+        watcher.abort();
         Ok(())
+    }
+}
+
+/// Logs SIGHUP when there is no certificate to reload.
+async fn hangup_without_tls() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP received: no TLS certificate to reload");
     }
 }
 

@@ -45,11 +45,12 @@ impl Section {
         if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
     }
 
-    /// Takes `key` out; `None` when absent or null.
+    /// Takes `key` out; `None` when absent, null or the empty string (which is how an empty
+    /// `REGISTRY_*` variable unsets a key, as with the reference's zero values).
     pub fn take(&mut self, key: &str) -> Option<Field> {
         let pos = self.entries.iter().position(|(k, _)| k == key)?;
         let (k, value) = self.entries.remove(pos);
-        if value == Value::Null {
+        if value == Value::Null || value == Value::Str(String::new()) {
             return None;
         }
         Some(Field { path: self.child_path(&k), value })

@@ -180,6 +180,10 @@ fn env_overrides_apply_before_typing() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("http.draintimeout: expected a duration"), "{err}");
+    // An empty variable unsets the key.
+    let text = "http: {tls: {certificate: /c, key: /k}}";
+    let env = [("REGISTRY_HTTP_TLS_CERTIFICATE", ""), ("REGISTRY_HTTP_TLS_KEY", "")];
+    assert!(load_text(text, &env, &Overrides::default()).unwrap().tls.is_none());
 }
 
 #[test]
