@@ -345,3 +345,38 @@ fn serve_requires_client_certificates_from_clientcas() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains(" 200"), "{out}");
 }
+
+#[test]
+fn serve_extension_keys_keep_the_file_usable_by_the_reference_registry() {
+    if !require_tool("docker-registry") || !require_tool("openssl") {
+        return;
+    }
+    let ws = Workspace::new();
+    site_pki(&ws);
+    std::fs::write(
+        ws.join("config.yml"),
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ./data\n    fsync: false\n  \
+         delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n  draintimeout: 2s\n  tls:\n    \
+         certificate: pki/site.crt\n    key: pki/site.key\n    reloadinterval: 5s\n",
+    )
+    .unwrap();
+    let r = ws.regkit().args(["serve", "--config", "config.yml", "--check", "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["storage"]["fsync"], false);
+    assert_eq!(v["tls"]["reloadinterval"], "5s");
+    assert!(!r.stderr.contains("not supported"), "{r}");
+    let line = support::reference_start(&ws, "config.yml");
+    assert!(line.contains("listening on 127.0.0.1:"), "{line}");
+
+    // `storage.fsync`, the other spelling regkit accepts, is refused by the reference.
+    std::fs::write(
+        ws.join("other.yml"),
+        "version: 0.1\nstorage:\n  fsync: false\n  filesystem:\n    rootdirectory: ./data\nhttp:\n  \
+         addr: 127.0.0.1:0\n",
+    )
+    .unwrap();
+    let r = ws.regkit().args(["serve", "--config", "other.yml", "--check", "--json"]).ok();
+    assert!(r.stdout.contains("\"fsync\": false"), "{r}");
+    let line = support::reference_start(&ws, "other.yml");
+    assert!(line.contains("configuration error"), "{line}");
+}

@@ -273,3 +273,32 @@ pub fn read_response(stream: &mut impl Read) -> (u16, String) {
     stream.read_exact(&mut body).unwrap();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
+
+/// Starts Debian's `docker-registry serve FILE` in `ws` and returns the first line that says
+/// whether it started (`listening on ...`) or refused the file (`configuration error ...`).
+pub fn reference_start(ws: &Workspace, file: &str) -> String {
+    let mut child = Command::new("docker-registry")
+        .args(["serve", file])
+        .current_dir(ws.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    for pipe in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if line.contains("listening on") || line.contains("configuration error") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+    }
+    let _guard = KillOnDrop(child);
+    rx.recv_timeout(Duration::from_secs(20)).expect("docker-registry said nothing useful")
+}
