@@ -144,9 +144,14 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
 }
 
 /// Installs the log subscriber from `log.level`/`log.formatter` (`RUST_LOG` wins when set).
+/// As with the reference registry, the access log does not depend on `log.level`.
 fn init_logging(cfg: &ServeConfig) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(cfg.log.level.as_str()));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},regkit::access=info",
+            cfg.log.level.as_str()
+        ))
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match cfg.log.formatter {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -30,7 +30,7 @@ pub(super) fn from_tree(tree: Value) -> Result<ServeConfig, Error> {
     }
     let log = log(root.section("log")?, &mut unsupported)?;
     let storage = storage(root.named_section("storage")?, &mut unsupported)?;
-    let auth = auth(root.named_section("auth")?)?;
+    let auth = auth(root.named_section("auth")?, &mut unsupported)?;
     let mut http = root.section("http")?;
     let addr = match http.take("addr") {
         Some(f) => Some(f.string()?).filter(|s| !s.is_empty()),
@@ -177,7 +177,7 @@ fn storage(mut s: Section, unsupported: &mut Vec<String>) -> Result<StorageSetti
     Ok(StorageSettings { root, delete_enabled, fsync: fsync.unwrap_or(true), upload_purging })
 }
 
-fn auth(mut s: Section) -> Result<Option<HtpasswdSettings>, Error> {
+fn auth(mut s: Section, unsupported: &mut Vec<String>) -> Result<Option<HtpasswdSettings>, Error> {
     if let Some(other) = s.keys().into_iter().find(|k| k != "htpasswd") {
         return Err(Error::Unsupported {
             key: format!("auth.{other}"),
@@ -202,10 +202,7 @@ fn auth(mut s: Section) -> Result<Option<HtpasswdSettings>, Error> {
         message: "required: the htpasswd file to check passwords against".into(),
     })?;
     let path = path.path_buf()?;
-    if !h.is_empty() {
-        let key = format!("{}.{}", h.path(), h.keys()[0]);
-        return Err(Error::Invalid { key, message: "unknown htpasswd setting".into() });
-    }
+    h.finish(unsupported);
     Ok(Some(HtpasswdSettings { realm, path }))
 }
 

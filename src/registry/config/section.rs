@@ -83,11 +83,6 @@ impl Section {
         self.entries.iter().map(|(k, _)| k.clone()).collect()
     }
 
-    /// True when nothing is left.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// Records every key left in this section as unsupported. A leftover mapping whose
     /// `enabled` is false is skipped (turning off a feature regkit lacks is no loss), and one
     /// with a single key is named down to that key (`storage.cache.blobdescriptor`).
