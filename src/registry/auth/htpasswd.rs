@@ -5,8 +5,9 @@
 //! memory for a bounded time, keyed by user name and an HMAC-SHA256 of the presented password
 //! under a random per-process key (the cache never holds a password or anything that can be
 //! checked offline without the key). The cache is dropped whenever the file changes. Unknown
-//! users still cost a full bcrypt comparison ([`crate::htpasswd::Htpasswd::verify`]), and
-//! cached digests are compared in constant time. A missing or unreadable file at start-up is
+//! users still cost a full bcrypt comparison, against a dummy hash at the cost the file uses,
+//! and cached digests are compared in constant time. Async callers run bcrypt on the blocking
+//! pool, at most a few at a time, so a flood of wrong passwords cannot take every thread. A missing or unreadable file at start-up is
 //! an error; if it disappears later every request is refused until it is back.
 
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use thiserror::Error;
 
-use crate::htpasswd::Htpasswd;
+use crate::htpasswd::{DEFAULT_COST, Htpasswd, Scheme, hash_password, scheme};
 
 /// How long a successful verification is remembered.
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
@@ -78,13 +79,53 @@ pub struct HtpasswdAuth {
     hmac_key: [u8; 32],
     ttl: Duration,
     state: Mutex<State>,
+    bcrypt_slots: tokio::sync::Semaphore,
 }
 
 #[derive(Debug)]
 struct State {
     stamp: Option<Stamp>,
-    file: Option<Arc<Htpasswd>>,
+    file: Option<Arc<Loaded>>,
     cache: HashMap<String, CacheEntry>,
+}
+
+/// One version of the file, with the hash unknown users are compared against.
+#[derive(Debug)]
+struct Loaded {
+    file: Htpasswd,
+    /// A bcrypt hash of a random password at the cost the file's entries use, so that an
+    /// unknown user costs as much time as a known one (a fixed cost would tell them apart).
+    dummy: String,
+}
+
+impl Loaded {
+    fn new(text: &str) -> Self {
+        let file = Htpasswd::parse(text);
+        let cost = file.entries().find_map(|(_, h)| bcrypt_cost(h)).unwrap_or(DEFAULT_COST);
+        let pw: [u8; 16] = rand::random();
+        let dummy = hash_password(&hex::encode(pw), cost).unwrap_or_default();
+        Loaded { file, dummy }
+    }
+
+    fn verify(&self, user: &str, password: &str) -> bool {
+        match self.file.hash_of(user) {
+            Some(hash) if scheme(hash) == Scheme::Bcrypt => {
+                bcrypt::verify(password, hash).unwrap_or(false)
+            }
+            _ => {
+                let _ = bcrypt::verify(password, &self.dummy);
+                false
+            }
+        }
+    }
+}
+
+/// The cost of a `$2y$NN$...` hash.
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    if scheme(hash) != Scheme::Bcrypt {
+        return None;
+    }
+    hash.get(4..6)?.parse().ok().filter(|c| (4..=31).contains(c))
 }
 
 #[derive(Debug)]
@@ -125,11 +166,8 @@ impl HtpasswdAuth {
         let unreadable = |source| Error::Unreadable { path: path.to_path_buf(), source };
         let st = stamp(path).map_err(unreadable)?;
         let text = std::fs::read_to_string(path).map_err(unreadable)?;
-        let file = Htpasswd::parse(&text);
-        if file
-            .entries()
-            .all(|(_, h)| crate::htpasswd::scheme(h) != crate::htpasswd::Scheme::Bcrypt)
-        {
+        let loaded = Loaded::new(&text);
+        if loaded.file.entries().all(|(_, h)| scheme(h) != Scheme::Bcrypt) {
             return Err(Error::NoUsers { path: path.to_path_buf() });
         }
         let quoted = realm.replace(['"', '\\'], "");
@@ -143,9 +181,12 @@ impl HtpasswdAuth {
             path: path.to_path_buf(),
             hmac_key: rand::random(),
             ttl,
+            bcrypt_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
             state: Mutex::new(State {
                 stamp: Some(st),
-                file: Some(Arc::new(file)),
+                file: Some(Arc::new(loaded)),
                 cache: HashMap::new(),
             }),
         })
@@ -182,6 +223,7 @@ impl HtpasswdAuth {
         if self.cached(&file, &user, &digest) {
             return Ok(user);
         }
+        let _slot = self.bcrypt_slots.acquire().await.map_err(|_| Denied::FileUnavailable)?;
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             this.verify_uncached(&file, &user, &password, digest).then_some(user)
@@ -213,33 +255,39 @@ impl HtpasswdAuth {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The file as it is now: re-read when its stamp changed, dropping the cache.
-    fn current_file(&self) -> Result<Arc<Htpasswd>, Denied> {
+    /// The file as it is now: re-read when its stamp changed, dropping the cache. The
+    /// re-read (and the new dummy hash) happen outside the lock.
+    fn current_file(&self) -> Result<Arc<Loaded>, Denied> {
         let now = stamp(&self.path).ok();
-        let mut st = self.lock();
-        if now != st.stamp || now.is_none() {
-            st.cache.clear();
-            st.stamp = now;
-            st.file = match std::fs::read_to_string(&self.path) {
-                Ok(text) => {
-                    tracing::info!(path = %self.path.display(), "htpasswd file changed, reloaded");
-                    Some(Arc::new(Htpasswd::parse(&text)))
-                }
-                Err(e) => {
-                    if st.file.is_some() {
-                        tracing::error!(
-                            path = %self.path.display(),
-                            "cannot read the htpasswd file, refusing every login until it is back: {e}"
-                        );
-                    }
-                    None
-                }
-            };
+        {
+            let st = self.lock();
+            if now.is_some() && now == st.stamp {
+                return st.file.clone().ok_or(Denied::FileUnavailable);
+            }
         }
-        st.file.clone().ok_or(Denied::FileUnavailable)
+        let loaded = std::fs::read_to_string(&self.path).map(|text| Arc::new(Loaded::new(&text)));
+        let mut st = self.lock();
+        st.cache.clear();
+        st.stamp = now;
+        match loaded {
+            Ok(loaded) => {
+                tracing::info!(path = %self.path.display(), "htpasswd file changed, reloaded");
+                st.file = Some(loaded.clone());
+                Ok(loaded)
+            }
+            Err(e) => {
+                if st.file.take().is_some() {
+                    tracing::error!(
+                        path = %self.path.display(),
+                        "cannot read the htpasswd file, refusing every login until it is back: {e}"
+                    );
+                }
+                Err(Denied::FileUnavailable)
+            }
+        }
     }
 
-    fn cached(&self, file: &Arc<Htpasswd>, user: &str, digest: &[u8; 32]) -> bool {
+    fn cached(&self, file: &Arc<Loaded>, user: &str, digest: &[u8; 32]) -> bool {
         let st = self.lock();
         if !st.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, file)) {
             return false;
@@ -251,7 +299,7 @@ impl HtpasswdAuth {
 
     fn verify_uncached(
         &self,
-        file: &Arc<Htpasswd>,
+        file: &Arc<Loaded>,
         user: &str,
         password: &str,
         digest: [u8; 32],
@@ -369,6 +417,10 @@ mod tests {
         write_users(&path, &[("alice", "wonderland"), ("bob", "builder")]);
         let auth = HtpasswdAuth::open("Test", &path).unwrap();
         assert_eq!(auth.challenge(), "Basic realm=\"Test\"");
+        // Unknown users are compared against a hash of the file's own cost (4 here).
+        assert!(auth.lock().file.as_ref().unwrap().dummy.starts_with("$2y$04$"));
+        assert_eq!(bcrypt_cost("$2b$12$abcdefghijklmnopqrstuv"), Some(12));
+        assert_eq!(bcrypt_cost("$apr1$x$y"), None);
         assert_eq!(auth.check(&HeaderMap::new()), Err(Denied::Missing));
         let mut bearer = HeaderMap::new();
         bearer.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer abc"));
