@@ -7,6 +7,7 @@
 //! - [`htpasswd`]: bcrypt password files compatible with Apache's `htpasswd -B`.
 //! - [`trust`]: the CA on nodes: Docker, containerd, Podman/CRI-O, k3s, system store; bundles.
 //! - [`k8s`]: Kubernetes Secrets and ServiceAccounts for pulling from and serving the registry.
+//! - [`registry`]: `regkit serve`: configuration, TLS, connection handling, htpasswd auth.
 //! - [`cli`]: argument parsing and dispatch only; no logic a test would want to reach.
 #![warn(missing_docs)]
 
@@ -16,4 +17,5 @@ pub mod files;
 pub mod htpasswd;
 pub mod k8s;
 pub mod pki;
+pub mod registry;
 pub mod trust;

@@ -6,4 +6,5 @@ mod deploy;
 mod harness;
 mod htpasswd;
 mod k8s_secret;
+mod registry_serve;
 mod trust;

@@ -11,6 +11,7 @@ pub mod k8s;
 pub mod output;
 pub mod password;
 pub mod render;
+pub mod serve;
 pub mod trust;
 
 pub use output::Status;
@@ -41,6 +42,8 @@ enum Command {
     K8s(k8s::Command),
     /// Regenerate a deployment folder's config.yml, docker-compose.yml and k8s/ from regkit.yaml.
     Render(render::RenderArgs),
+    /// Run the registry (OCI distribution / Docker Registry V2) with TLS and htpasswd auth.
+    Serve(serve::Args),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  regkit completions bash > /etc/bash_completion.d/regkit")]
     Completions {
@@ -52,13 +55,17 @@ enum Command {
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    output::init_tracing();
+    // `serve` installs its own subscriber from log.level/log.formatter.
+    if !matches!(cli.command, Command::Serve(_)) {
+        output::init_tracing();
+    }
     let result = match cli.command {
         Command::Certs(cmd) => certs::run(cmd),
         Command::Trust(cmd) => trust::run(cmd),
         Command::Htpasswd(cmd) => htpasswd::run(cmd),
         Command::K8s(cmd) => k8s::run(cmd),
         Command::Render(args) => render::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "regkit", &mut std::io::stdout());

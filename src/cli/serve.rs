@@ -1,0 +1,251 @@
+//! `regkit serve`: arguments and glue over [`crate::registry`]: resolve the configuration,
+//! report what it means (unsupported keys, plain HTTP, open access), set up logging, bind,
+//! print the listening address and run until SIGTERM/SIGINT.
+//!
+//! The line `regkit: listening on <scheme>://<ip>:<port>` on stderr is stable: scripts and
+//! tests start `regkit serve --addr 127.0.0.1:0` and read the real address from it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::{Status, output};
+use crate::registry::auth::htpasswd::{AuthenticatedUser, HtpasswdAuth};
+use crate::registry::config::{self, LogFormat, Overrides, ServeConfig};
+use crate::registry::server;
+
+/// Arguments of `regkit serve`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  regkit serve                                  # ./data, TLS from ./pki/site.{crt,key} if present
+  regkit serve --config /etc/docker/registry/config.yml
+  regkit serve --addr :5443 --tls-cert pki/site.crt --tls-key pki/site.key --htpasswd auth/htpasswd
+  REGISTRY_STORAGE_DELETE_ENABLED=true regkit serve config.yml
+  regkit serve --config config.yml --check --json   # validate and print the effective settings
+
+The configuration is the reference registry's config.yml schema; REGISTRY_* environment
+variables override it (REGISTRY_HTTP_ADDR, REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY, ...) and
+flags override both. Without TLS the server only binds loopback addresses unless
+--insecure-http is given. On start-up it prints `regkit: listening on <url>` on stderr.
+SIGHUP reloads the TLS certificate; SIGTERM/SIGINT drain and exit 0.")]
+pub struct Args {
+    /// config.yml in the reference registry's schema (default: the embedded default).
+    #[arg(long, short = 'c', value_name = "FILE", env = "REGISTRY_CONFIGURATION_PATH")]
+    config: Option<PathBuf>,
+    /// The same as --config, for `regkit serve config.yml` as with `registry serve`.
+    #[arg(value_name = "CONFIG", conflicts_with = "config")]
+    config_file: Option<PathBuf>,
+    /// Address to listen on (`:5000`, `127.0.0.1:5000`, `127.0.0.1:0` for any free port).
+    #[arg(long, value_name = "ADDR")]
+    addr: Option<String>,
+    /// Storage root directory (storage.filesystem.rootdirectory).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// PEM certificate chain to serve (http.tls.certificate).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (http.tls.key).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// htpasswd file of bcrypt entries; enables HTTP Basic auth (auth.htpasswd.path).
+    #[arg(long, value_name = "FILE")]
+    htpasswd: Option<PathBuf>,
+    /// Allow plain HTTP on an address other machines can reach.
+    #[arg(long)]
+    insecure_http: bool,
+    /// Validate the configuration, print the effective settings and exit.
+    #[arg(long)]
+    check: bool,
+    /// With --check: print the settings as JSON on stdout.
+    #[arg(long, requires = "check")]
+    json: bool,
+}
+
+/// Runs `regkit serve`.
+pub fn run(args: Args) -> anyhow::Result<Status> {
+    let overrides = Overrides {
+        addr: args.addr,
+        root: args.root,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        htpasswd: args.htpasswd,
+        insecure_http: args.insecure_http,
+    };
+    let file = args.config.or(args.config_file);
+    let cfg = config::load(file.as_deref(), std::env::vars(), &overrides)
+        .context("invalid configuration")?;
+    if args.check {
+        report_unsupported(&cfg);
+        // Load what start-up would load, so a bad certificate or password file fails here.
+        if let Some(tls) = &cfg.tls {
+            crate::registry::tls::server_config(tls, cfg.http2)?;
+        }
+        if let Some(a) = &cfg.auth {
+            HtpasswdAuth::open(&a.realm, &a.path)?;
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&cfg.summary())?);
+        } else {
+            print_summary(&cfg);
+        }
+        return Ok(Status::Ok);
+    }
+    init_logging(&cfg);
+    report_unsupported(&cfg);
+    if cfg.tls.is_none() {
+        output::warn(&format!(
+            "serving PLAIN HTTP on {}: no TLS certificate is configured (the default looks for \
+             {} and {}). Traffic and passwords are readable on the wire and clients must mark \
+             this registry insecure. Create certificates with `regkit certs site` or pass \
+             --tls-cert/--tls-key.",
+            cfg.addr,
+            config::EMBEDDED_TLS_CERT,
+            config::EMBEDDED_TLS_KEY
+        ));
+    }
+    if cfg.auth.is_none() && !cfg.is_loopback() {
+        output::warn(&format!(
+            "no authentication is configured and {} is reachable from other machines: anyone \
+             who can connect can push and delete. Add auth.htpasswd or pass --htpasswd.",
+            cfg.addr
+        ));
+    }
+    let auth = match &cfg.auth {
+        Some(a) => Some(Arc::new(HtpasswdAuth::open(&a.realm, &a.path)?)),
+        None => None,
+    };
+    warn_about_key_mode(&cfg);
+    crate::files::create_dir_all(&cfg.storage.root)?;
+    let app = temporary_app(auth);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let prepared = server::Server::new(&cfg, app)?;
+        let listener = server::bind(&cfg).await?;
+        let local = listener.local_addr().context("cannot read the bound address")?;
+        output::note(&format!("regkit: listening on {}", server::base_url(&cfg, local)));
+        // HOOK (registry::storage, other helper): spawn the periodic upload purge here with
+        // `cfg.storage.upload_purging` once storage is merged; abort it after `run` returns.
+        prepared.serve(listener, server::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    output::note("regkit: stopped");
+    Ok(Status::Ok)
+}
+
+/// Installs the log subscriber from `log.level`/`log.formatter` (`RUST_LOG` wins when set).
+/// As with the reference registry, the access log does not depend on `log.level`.
+fn init_logging(cfg: &ServeConfig) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},regkit::access=info",
+            cfg.log.level.as_str()
+        ))
+    });
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match cfg.log.formatter {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_ansi(output::color_enabled()).try_init(),
+    };
+}
+
+/// Warns when the TLS private key can be read by other users.
+fn warn_about_key_mode(cfg: &ServeConfig) {
+    let Some(tls) = &cfg.tls else { return };
+    if let Some(mode) = crate::files::mode_of(&tls.key)
+        && mode & 0o077 != 0
+    {
+        output::warn(&format!(
+            "the TLS private key {} is readable by other users (mode {mode:04o}); \
+             fix with: chmod 600 {}",
+            tls.key.display(),
+            tls.key.display()
+        ));
+    }
+}
+
+/// The one warning naming every configuration key regkit ignores.
+fn report_unsupported(cfg: &ServeConfig) {
+    if !cfg.unsupported.is_empty() {
+        output::warn(&format!(
+            "configuration keys not supported by regkit are ignored: {}",
+            cfg.unsupported.join(", ")
+        ));
+    }
+}
+
+fn print_summary(cfg: &ServeConfig) {
+    let s = cfg.summary();
+    let tls = match &cfg.tls {
+        Some(t) => format!("{} + {}", t.certificate.display(), t.key.display()),
+        None => "off (plain HTTP)".into(),
+    };
+    let auth = match &cfg.auth {
+        Some(a) => format!("htpasswd {} (realm {:?})", a.path.display(), a.realm),
+        None => "none (open registry)".into(),
+    };
+    println!("configuration OK");
+    println!("  addr:    {}", cfg.addr);
+    println!("  tls:     {tls}");
+    println!(
+        "  storage: {} (delete {}, fsync {})",
+        cfg.storage.root.display(),
+        cfg.storage.delete_enabled,
+        cfg.storage.fsync
+    );
+    println!("  auth:    {auth}");
+    println!(
+        "  log:     {} {}",
+        s["log"]["level"].as_str().unwrap_or(""),
+        s["log"]["formatter"].as_str().unwrap_or("")
+    );
+}
+
+// TEMPORARY until registry::router is merged: the smallest app that shows the server shell
+// working end to end. `GET /` answers 200 for probes; `GET /v2/` answers 200, or 401 with
+// the Basic challenge when auth is configured and the credentials are missing or wrong.
+fn temporary_app(auth: Option<Arc<HtpasswdAuth>>) -> Router {
+    Router::new()
+        .route("/", get(|| async { "regkit registry\n" }))
+        .route("/v2/", get(temporary_v2))
+        .with_state(auth)
+}
+
+// TEMPORARY until registry::router is merged.
+async fn temporary_v2(
+    axum::extract::State(auth): axum::extract::State<Option<Arc<HtpasswdAuth>>>,
+    headers: HeaderMap,
+) -> Response {
+    let api = [("Docker-Distribution-API-Version", "registry/2.0")];
+    let Some(auth) = auth else {
+        return (StatusCode::OK, api, [(header::CONTENT_TYPE, "application/json")], "{}")
+            .into_response();
+    };
+    match auth.check_async(&headers).await {
+        Ok(user) => {
+            let mut resp =
+                (StatusCode::OK, api, [(header::CONTENT_TYPE, "application/json")], "{}")
+                    .into_response();
+            resp.extensions_mut().insert(AuthenticatedUser(user));
+            resp
+        }
+        Err(_) => (
+            StatusCode::UNAUTHORIZED,
+            api,
+            [(header::WWW_AUTHENTICATE, auth.challenge())],
+            [(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))],
+            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#,
+        )
+            .into_response(),
+    }
+}
