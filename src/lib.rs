@@ -4,10 +4,12 @@
 //! - [`pki`]: certificate authority, site and client certificates, inspection, verification.
 //! - [`files`]: atomic writes and private-key file modes, shared by every area that writes.
 //! - [`htpasswd`]: bcrypt password files compatible with Apache's `htpasswd -B`.
+//! - [`doctor`]: checks a registry address as a Docker/containerd client would.
 //! - [`cli`]: argument parsing and dispatch only; no logic a test would want to reach.
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod doctor;
 pub mod files;
 pub mod htpasswd;
 pub mod pki;

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod certs;
+pub mod doctor;
 pub mod output;
 
 pub use output::Status;
@@ -25,6 +26,8 @@ enum Command {
     /// Create and check certificates: a CA, site and client certificates.
     #[command(subcommand)]
     Certs(certs::Command),
+    /// Check a registry the way Docker/containerd would, and say what fixes each problem.
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  regkit completions bash > /etc/bash_completion.d/regkit")]
     Completions {
@@ -39,6 +42,7 @@ pub fn main() -> i32 {
     output::init_tracing();
     let result = match cli.command {
         Command::Certs(cmd) => certs::run(cmd),
+        Command::Doctor(args) => doctor::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "regkit", &mut std::io::stdout());
