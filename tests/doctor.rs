@@ -551,3 +551,55 @@ fn connection_refused_and_usage_errors() {
         .stdout_has("Examples:")
         .stdout_has("--password-stdin");
 }
+
+#[test]
+fn tls_alert_where_plain_http_was_expected() {
+    // rustls, the TLS stack of regkit's own server, answers a plain HTTP request with a TLS
+    // alert record, which Go's HTTP client reports as a malformed HTTP response.
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    if !require_tool("openssl") {
+        return;
+    }
+    let ws = Workspace::new();
+    let ca = OpensslCa::new(&ws, "pki", "Doctor Test CA");
+    let (crt, key) = ca.site("site", "IP:127.0.0.1", None);
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(&crt).unwrap().map(Result::unwrap).collect();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        let mut tls = rustls::ServerConnection::new(config).unwrap();
+        while tls.read_tls(&mut sock).unwrap() > 0 {
+            if tls.process_new_packets().is_err() {
+                let _ = tls.write_tls(&mut sock);
+                break;
+            }
+        }
+    });
+    let report = doctor(&ws, &format!("http://127.0.0.1:{port}"), &[], 1);
+    server.join().unwrap();
+    let f = finding(&report, "http.scheme");
+    assert_eq!(f["status"], "fail");
+    assert!(text(f, "summary").contains("TLS alert"), "{f:#}");
+    // Alert record, TLS 1.2, length 2, fatal, decode_error (0x32 = '2', so Go prints it as is).
+    assert_eq!(
+        text(f, "client_message"),
+        format!(
+            "Get \"http://127.0.0.1:{port}/v2/\": net/http: HTTP/1.x transport connection broken: \
+             malformed HTTP response \"\\x15\\x03\\x03\\x00\\x02\\x022\""
+        )
+    );
+    assert_eq!(f["details"][1], "TLS alert: fatal decode_error");
+}

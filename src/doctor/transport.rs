@@ -1,9 +1,11 @@
 //! The transport step: resolving and connecting over TCP with a timeout, and, for an
-//! `http://` address, recognising a TLS server on the other end. A Go TLS server answers a
-//! plain request with `HTTP/1.0 400 Bad Request` and "Client sent an HTTP request to an HTTPS
-//! server."; other TLS stacks answer with a TLS alert record (`\x15\x03\x01\x00\x02\x02\x0a`:
-//! alert, TLS 1.0, length 2, fatal, unexpected_message), which Go's HTTP client reads up to the
-//! `\x0a` and reports as `malformed HTTP response "\x15\x03\x01\x00\x02\x02"`; some just close.
+//! `http://` address, recognising a TLS server on the other end. What TLS servers answer to a
+//! plain `GET /v2/` (measured): Go's (docker-registry 2.8.2) sends `HTTP/1.0 400 Bad Request` and
+//! "Client sent an HTTP request to an HTTPS server."; rustls sends the alert record
+//! `15 03 03 00 02 02 32` (fatal decode_error), which Go's client reports as
+//! `malformed HTTP response "\x15\x03\x03\x00\x02\x022"`; OpenSSL 3.0's `s_server` hangs up
+//! (Go: `EOF`). The seed's `"\x15\x03\x01\x00\x02\x02"` is an alert in a TLS 1.0 record whose
+//! description byte, 0x0a (unexpected_message), is a newline, so Go's line read stops there.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -152,19 +154,18 @@ pub fn check_plain(opts: &Options, mut tcp: TcpStream, report: &mut Report) -> O
                     format!("check the registry's address and port ({})", target.authority()),
                 )
             };
-            report.push(
-                Finding::new("http.scheme", CheckStatus::Fail, summary)
-                    .client(client_message(
-                        target,
-                        &format!("net/http: HTTP/1.x transport connection broken: {message}"),
-                    ))
-                    .cause(cause)
-                    .fix(fix)
-                    .detail(format!(
-                        "first bytes received: {}",
-                        go_quote(&raw[..raw.len().min(16)])
-                    )),
-            );
+            let mut f = Finding::new("http.scheme", CheckStatus::Fail, summary)
+                .client(client_message(
+                    target,
+                    &format!("net/http: HTTP/1.x transport connection broken: {message}"),
+                ))
+                .cause(cause)
+                .fix(fix)
+                .detail(format!("first bytes received: {}", go_quote(&raw[..raw.len().min(16)])));
+            if let Some(alert) = describe_alert(&raw) {
+                f = f.detail(alert);
+            }
+            report.push(f);
             None
         }
         Err(ExchangeError::Empty) => {
@@ -193,6 +194,26 @@ pub fn check_plain(opts: &Options, mut tcp: TcpStream, report: &mut Report) -> O
             None
         }
     }
+}
+
+/// Names a TLS alert record (`15 03 0x 00 02 level description`), e.g. `fatal decode_error`.
+fn describe_alert(raw: &[u8]) -> Option<String> {
+    let [0x15, 0x03, _, 0x00, 0x02, level, description, ..] = raw else { return None };
+    let level = if *level == 2 { "fatal" } else { "warning" };
+    // RFC 8446 section 6 / RFC 5246 section 7.2: the alerts a server sends to a non-TLS peer.
+    let name = match description {
+        0 => "close_notify".to_string(),
+        10 => "unexpected_message".to_string(),
+        20 => "bad_record_mac".to_string(),
+        22 => "record_overflow".to_string(),
+        40 => "handshake_failure".to_string(),
+        47 => "illegal_parameter".to_string(),
+        50 => "decode_error".to_string(),
+        70 => "protocol_version".to_string(),
+        80 => "internal_error".to_string(),
+        other => format!("alert {other}"),
+    };
+    Some(format!("TLS alert: {level} {name}"))
 }
 
 /// What a Go client prints for a failed request to the registry's `/v2/` endpoint.
@@ -248,5 +269,10 @@ mod tests {
         assert_eq!(go_quote(b"\x15\x03\x01\x00\x02\x02"), r#""\x15\x03\x01\x00\x02\x02""#);
         assert_eq!(go_quote(b"Client sent.\n"), r#""Client sent.\n""#);
         assert_eq!(go_quote(b"a\"b\\\xff\x7f"), r#""a\"b\\\xff\x7f""#);
+        assert_eq!(
+            describe_alert(b"\x15\x03\x01\x00\x02\x02\x0a").unwrap(),
+            "TLS alert: fatal unexpected_message"
+        );
+        assert_eq!(describe_alert(b"HTTP/1.1"), None);
     }
 }
