@@ -10,6 +10,7 @@ use std::io::{self, Read};
 use base64::Engine;
 
 use super::target::Target;
+use super::tls::TrustContext;
 use super::transport::{Dialer, Stream, client_message};
 use super::{CheckStatus, Finding, Options, Report};
 
@@ -203,7 +204,7 @@ pub fn exchange_failure(target: &Target, e: ExchangeError) -> Finding {
 }
 
 /// The registry checks on the first `/v2/` answer, then the credentials.
-pub fn check(opts: &Options, first: &First, report: &mut Report) {
+pub fn check(opts: &Options, first: &First, ctx: &TrustContext, report: &mut Report) {
     let target = &opts.target;
     let r = &first.response;
     if r.status != 200 && r.status != 401 {
@@ -262,7 +263,7 @@ pub fn check(opts: &Options, first: &First, report: &mut Report) {
         ),
         Some(creds) => {
             report.push(Finding::new("http.auth", CheckStatus::Ok, format!("authentication required ({described})")));
-            report.push(check_credentials(first, &challenge, creds, target));
+            report.push(check_credentials(first, &challenge, creds, target, ctx));
         }
     }
 }
@@ -272,6 +273,7 @@ fn check_credentials(
     challenge: &Challenge,
     creds: &super::Credentials,
     target: &Target,
+    ctx: &TrustContext,
 ) -> Finding {
     if !first.verified {
         return Finding::new(
@@ -280,9 +282,18 @@ fn check_credentials(
             "credentials not sent: a client would not trust this connection (fix the TLS findings first)",
         );
     }
+    if challenge.scheme.eq_ignore_ascii_case("bearer") {
+        return super::token::check(first, challenge, creds, target, ctx);
+    }
     if !challenge.scheme.eq_ignore_ascii_case("basic") {
-        return Finding::new("http.credentials", CheckStatus::Skip, format!("the registry uses {} token authentication; regkit doctor tests credentials against Basic authentication only", challenge.scheme))
-            .fix(format!("test the login with `docker login {}`", target.authority()));
+        return Finding::new(
+            "http.credentials",
+            CheckStatus::Skip,
+            format!(
+                "the registry asks for {:?} authentication, which Docker does not support",
+                challenge.scheme
+            ),
+        );
     }
     let token = base64::engine::general_purpose::STANDARD
         .encode(format!("{}:{}", creds.user, creds.password));
@@ -345,7 +356,8 @@ impl Challenge {
         self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
-    fn describe(&self) -> String {
+    /// `scheme realm="..." service="..."`, for the report.
+    pub fn describe(&self) -> String {
         let mut s = self.scheme.clone();
         for key in ["realm", "service"] {
             if let Some(v) = self.param(key) {

@@ -5,7 +5,7 @@
 //! The steps run in the order a client meets them: TCP connect ([`transport`]), the TLS
 //! handshake and the certificate checks Go's `crypto/x509` makes ([`tls`], [`chain`], with the
 //! client trust stores read by [`stores`]), then `GET /v2/`, the auth challenge and the
-//! credentials ([`http`]). Each step appends [`Finding`]s to a [`Report`]; a step that cannot run
+//! credentials ([`http`], and [`token`] for Bearer token servers). Each step appends [`Finding`]s to a [`Report`]; a step that cannot run
 //! because an earlier one failed is not reported. The modules depend one way: `mod.rs` calls the
 //! step modules, which share [`target`] and [`chain`]; [`report`] only formats. Nothing here
 //! writes files, and credentials are only sent over a connection a client would accept.
@@ -22,6 +22,7 @@ pub mod report;
 pub mod stores;
 pub mod target;
 pub mod tls;
+pub mod token;
 pub mod transport;
 
 pub use target::{Scheme, Target};
@@ -213,14 +214,12 @@ pub fn diagnose(opts: &Options) -> Result<Report, Error> {
     let Some(tcp) = transport::connect(&opts.target, opts.timeout, &mut report) else {
         return Ok(report);
     };
+    let ctx = tls::TrustContext::load(opts, given_ca);
     let first = match opts.target.scheme {
-        Scheme::Https => {
-            let ctx = tls::TrustContext::load(opts, given_ca);
-            match tls::check(opts, &ctx, tcp, &mut report) {
-                Some(first) => first,
-                None => return Ok(report),
-            }
-        }
+        Scheme::Https => match tls::check(opts, &ctx, tcp, &mut report) {
+            Some(first) => first,
+            None => return Ok(report),
+        },
         Scheme::Http => match transport::check_plain(opts, tcp, &mut report) {
             Some(first) => first,
             None => return Ok(report),
@@ -229,7 +228,7 @@ pub fn diagnose(opts: &Options) -> Result<Report, Error> {
     if let Some(date) = first.response.header("date").and_then(http::parse_http_date) {
         annotate_clock(&mut report, date);
     }
-    http::check(opts, &first, &mut report);
+    http::check(opts, &first, &ctx, &mut report);
     Ok(report)
 }
 

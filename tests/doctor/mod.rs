@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
 
+mod token;
+
 /// A test CA made with openssl, able to sign site certificates for any validity window.
 struct OpensslCa {
     dir: PathBuf,
@@ -119,7 +121,7 @@ struct Registry {
 fn start_registry(
     ws: &Workspace,
     tls: Option<&(PathBuf, PathBuf)>,
-    htpasswd: Option<&Path>,
+    env: &[(&str, &str)],
 ) -> Registry {
     let port = free_port();
     let config = ws.join(format!("registry-{port}.yml"));
@@ -137,11 +139,7 @@ fn start_registry(
     if let Some((crt, key)) = tls {
         cmd.env("REGISTRY_HTTP_TLS_CERTIFICATE", crt).env("REGISTRY_HTTP_TLS_KEY", key);
     }
-    if let Some(path) = htpasswd {
-        cmd.env("REGISTRY_AUTH", "htpasswd")
-            .env("REGISTRY_AUTH_HTPASSWD_REALM", "Registry Realm")
-            .env("REGISTRY_AUTH_HTPASSWD_PATH", path);
-    }
+    cmd.envs(env.iter().copied());
     let child = KillOnDrop(cmd.spawn().expect("docker-registry"));
     wait_for_port(&format!("127.0.0.1:{port}"));
     Registry { _child: child, port }
@@ -201,7 +199,7 @@ fn plain_http_where_tls_was_expected() {
         return;
     }
     let ws = Workspace::new();
-    let reg = start_registry(&ws, None, None);
+    let reg = start_registry(&ws, None, &[]);
     let url = format!("https://127.0.0.1:{}", reg.port);
     let report = doctor(&ws, &url, &[], 1);
     let f = finding(&report, "tls.handshake");
@@ -241,7 +239,7 @@ fn tls_where_plain_http_was_expected() {
     let ws = Workspace::new();
     let ca = OpensslCa::new(&ws, "pki", "Doctor Test CA");
     let site = ca.site("site", "IP:127.0.0.1", None);
-    let reg = start_registry(&ws, Some(&site), None);
+    let reg = start_registry(&ws, Some(&site), &[]);
     let report = doctor(&ws, &format!("http://127.0.0.1:{}", reg.port), &[], 1);
     let f = finding(&report, "http.scheme");
     assert_eq!(f["status"], "fail");
@@ -281,7 +279,7 @@ fn ca_not_trusted_then_found_in_staging_certs_d() {
     let ws = Workspace::new();
     let ca = OpensslCa::new(&ws, "pki", "Doctor Test CA");
     let site = ca.site("site", "IP:127.0.0.1,DNS:localhost", None);
-    let reg = start_registry(&ws, Some(&site), None);
+    let reg = start_registry(&ws, Some(&site), &[]);
     let url = format!("https://127.0.0.1:{}", reg.port);
     let authority = format!("127.0.0.1:{}", reg.port);
 
@@ -355,7 +353,7 @@ fn certificate_without_the_ip_san() {
     let ws = Workspace::new();
     let ca = OpensslCa::new(&ws, "pki", "Doctor Test CA");
     let site = ca.site("site", "DNS:registry.test", None);
-    let reg = start_registry(&ws, Some(&site), None);
+    let reg = start_registry(&ws, Some(&site), &[]);
     let report = doctor(
         &ws,
         &format!("https://127.0.0.1:{}", reg.port),
@@ -388,7 +386,7 @@ fn expired_certificate_with_clock_skew() {
     let ws = Workspace::new();
     let ca = OpensslCa::new(&ws, "pki", "Doctor Test CA");
     let site = ca.site("old", "IP:127.0.0.1", Some(("20200101000000Z", "20210101000000Z")));
-    let reg = start_registry(&ws, Some(&site), None);
+    let reg = start_registry(&ws, Some(&site), &[]);
     let report = doctor(
         &ws,
         &format!("https://127.0.0.1:{}", reg.port),
@@ -428,7 +426,15 @@ fn auth_with_good_and_bad_credentials_and_all_good() {
     let site = ca.site("site", "IP:127.0.0.1", None);
     let htpasswd = ws.join("htpasswd");
     ws.tool("htpasswd").args(["-Bbc"]).arg(&htpasswd).args(["alice", "s3cret"]).ok();
-    let reg = start_registry(&ws, Some(&site), Some(&htpasswd));
+    let reg = start_registry(
+        &ws,
+        Some(&site),
+        &[
+            ("REGISTRY_AUTH", "htpasswd"),
+            ("REGISTRY_AUTH_HTPASSWD_REALM", "Registry Realm"),
+            ("REGISTRY_AUTH_HTPASSWD_PATH", htpasswd.to_str().unwrap()),
+        ],
+    );
     let url = format!("https://127.0.0.1:{}", reg.port);
     let ca_arg = ca.ca_crt().to_str().unwrap().to_string();
 
