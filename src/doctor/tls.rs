@@ -360,14 +360,25 @@ fn handshake_failure(target: &Target, e: HandshakeError) -> Finding {
                 .cause(cause)
                 .fix(fix)
         }
-        HandshakeError::Io(e) => Finding::new(
-            "tls.handshake",
-            CheckStatus::Fail,
-            format!("the connection failed during the TLS handshake: {e}"),
-        )
-        .client(client_message(target, &format!("net/http: TLS handshake timeout or reset ({e})")))
-        .cause("the server accepted the connection but did not complete a TLS handshake")
-        .fix(format!("check that {} is the registry's TLS port", target.authority())),
+        HandshakeError::Io(e) => {
+            // Go's wording for the same socket outcomes during its handshake.
+            let go = match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => {
+                    "net/http: TLS handshake timeout".to_string()
+                }
+                io::ErrorKind::UnexpectedEof => "EOF".to_string(),
+                io::ErrorKind::ConnectionReset => "read: connection reset by peer".to_string(),
+                _ => e.to_string(),
+            };
+            Finding::new(
+                "tls.handshake",
+                CheckStatus::Fail,
+                format!("the connection failed during the TLS handshake: {e}"),
+            )
+            .client(client_message(target, &go))
+            .cause("the server accepted the connection but did not complete a TLS handshake")
+            .fix(format!("check that {} is the registry's TLS port", target.authority()))
+        }
     }
 }
 
