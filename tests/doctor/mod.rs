@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
 
 mod scheme;
+mod selfsigned;
 mod token;
 
 /// A test CA made with openssl, able to sign site certificates for any validity window.
