@@ -123,7 +123,8 @@ pub fn verify_hostname(names: &Names, target: &Target) -> Result<(), String> {
     let valid = if target.ip.is_some() {
         if names.ips.is_empty() {
             return Err(format!(
-                "x509: cannot validate certificate for {host} because it doesn't contain any IP SANs"
+                "x509: cannot validate certificate for {host} because it doesn't contain any IP \
+                 SANs"
             ));
         }
         names.ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
@@ -192,11 +193,16 @@ pub fn verify_chain(
     let mut message = "x509: certificate signed by unknown authority".to_string();
     if let Some((err, name)) = search.hint {
         message.push_str(&format!(
-            " (possibly because of {err:?} while trying to verify candidate authority certificate {name:?})"
+            " (possibly because of {err:?} while trying to verify candidate authority \
+             certificate {name:?})"
         ));
     }
     Err(message)
 }
+
+/// Go's `ConstraintViolationError`, for an issuer that is not a CA or may not sign certificates.
+const CANNOT_SIGN: &str =
+    "x509: invalid signature: parent certificate cannot sign this kind of certificate";
 
 struct Search<'s, 'a> {
     roots: &'s [(X509Certificate<'a>, &'s Anchor)],
@@ -259,14 +265,11 @@ impl<'s, 'a> Search<'s, 'a> {
         let bc = parent.basic_constraints().ok().flatten();
         let v3 = parent.version().0 == 2;
         if (v3 && bc.is_none()) || bc.is_some_and(|b| !b.value.ca) {
-            return Err(
-                "x509: invalid signature: parent certificate cannot sign this kind of certificate"
-                    .into(),
-            );
+            return Err(CANNOT_SIGN.into());
         }
         if let Ok(Some(ku)) = parent.key_usage() {
             if !ku.value.key_cert_sign() {
-                return Err("x509: invalid signature: parent certificate cannot sign this kind of certificate".into());
+                return Err(CANNOT_SIGN.into());
             }
         }
         if child.verify_signature(Some(parent.public_key())).is_err() {

@@ -77,7 +77,8 @@ pub fn exchange<S: Stream + ?Sized>(
 ) -> Result<Response, ExchangeError> {
     let auth = authorization.map(|a| format!("Authorization: {a}\r\n")).unwrap_or_default();
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: regkit-doctor/{}\r\nAccept: application/json\r\nConnection: close\r\n{auth}\r\n",
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: regkit-doctor/{}\r\n\
+         Accept: application/json\r\nConnection: close\r\n{auth}\r\n",
         target.authority(),
         env!("CARGO_PKG_VERSION")
     );
@@ -207,31 +208,28 @@ pub fn exchange_failure(target: &Target, e: ExchangeError) -> Finding {
 pub fn check(opts: &Options, first: &First, ctx: &TrustContext, report: &mut Report) {
     let target = &opts.target;
     let r = &first.response;
+    let answered = format!("GET /v2/ answered {} {}", r.status, r.reason);
     if r.status != 200 && r.status != 401 {
+        let url = target.v2_url();
         report.push(
-            Finding::new("http.v2", CheckStatus::Fail, format!("GET /v2/ answered {} {}", r.status, r.reason))
-                .client(format!("unexpected status from GET request to {}: {} {}", target.v2_url(), r.status, r.reason))
-                .cause("a registry answers /v2/ with 200 (open) or 401 (login required); something else answers here (a web server, or a proxy not passing /v2/ through)")
-                .fix(format!("point clients at the registry itself, or make the proxy pass /v2/ to it; then `regkit doctor {target}`")),
+            Finding::new("http.v2", CheckStatus::Fail, answered)
+                .client(format!(
+                    "unexpected status from GET request to {url}: {} {}",
+                    r.status, r.reason
+                ))
+                .cause(
+                    "a registry answers /v2/ with 200 (open) or 401 (login required); something \
+                     else answers here (a web server, or a proxy not passing /v2/ through)",
+                )
+                .fix(format!(
+                    "point clients at the registry itself, or make the proxy pass /v2/ to it; \
+                     then `regkit doctor {target}`"
+                )),
         );
         return;
     }
-    report.push(Finding::new(
-        "http.v2",
-        CheckStatus::Ok,
-        format!("GET /v2/ answered {} {}", r.status, r.reason),
-    ));
-    report.push(match r.header("Docker-Distribution-API-Version") {
-        Some(v) if v.eq_ignore_ascii_case("registry/2.0") => {
-            Finding::new("http.api_version", CheckStatus::Ok, format!("Docker-Distribution-API-Version: {v}"))
-        }
-        other => Finding::new("http.api_version", CheckStatus::Warn, match other {
-            Some(v) => format!("Docker-Distribution-API-Version is {v:?}, not \"registry/2.0\""),
-            None => "the Docker-Distribution-API-Version header is missing".to_string(),
-        })
-        .cause("Docker uses this header to recognise a V2 registry; a proxy in front may be dropping it")
-        .fix("make the proxy pass the registry's headers through unchanged"),
-    });
+    report.push(Finding::new("http.v2", CheckStatus::Ok, answered));
+    report.push(api_version(r));
     if r.status == 200 {
         let mut f = Finding::new(
             "http.auth",
@@ -246,26 +244,61 @@ pub fn check(opts: &Options, first: &First, ctx: &TrustContext, report: &mut Rep
     }
     let Some(challenge) = r.header("WWW-Authenticate").map(Challenge::parse) else {
         report.push(
-            Finding::new("http.auth", CheckStatus::Fail, "401 without a WWW-Authenticate challenge")
-                .client(client_message(target, "no basic auth credentials"))
-                .cause("clients learn how to log in from the WWW-Authenticate header; without it they cannot authenticate")
-                .fix("make the registry (or the proxy in front) send its WWW-Authenticate header with 401 answers"),
+            Finding::new(
+                "http.auth",
+                CheckStatus::Fail,
+                "401 without a WWW-Authenticate challenge",
+            )
+            .client(client_message(target, "no basic auth credentials"))
+            .cause(
+                "clients learn how to log in from the WWW-Authenticate header; without it \
+                     they cannot authenticate",
+            )
+            .fix(
+                "make the registry (or the proxy in front) send its WWW-Authenticate header \
+                     with 401 answers",
+            ),
         );
         return;
     };
     let described = challenge.describe();
-    match &opts.credentials {
-        None => report.push(
-            Finding::new("http.auth", CheckStatus::Warn, format!("authentication required ({described}); no credentials given to test"))
-                .client(if challenge.scheme.eq_ignore_ascii_case("basic") { "no basic auth credentials".to_string() } else { "unauthorized: authentication required".to_string() })
+    let Some(creds) = &opts.credentials else {
+        let client = if challenge.scheme.eq_ignore_ascii_case("basic") {
+            "no basic auth credentials"
+        } else {
+            "unauthorized: authentication required"
+        };
+        let summary =
+            format!("authentication required ({described}); no credentials given to test");
+        report.push(
+            Finding::new("http.auth", CheckStatus::Warn, summary)
+                .client(client)
                 .cause("clients that have not logged in are refused")
-                .fix(format!("log in first (`docker login {}`); check the credentials with `regkit doctor {target} --user USER --password-stdin`", target.authority())),
-        ),
-        Some(creds) => {
-            report.push(Finding::new("http.auth", CheckStatus::Ok, format!("authentication required ({described})")));
-            report.push(check_credentials(first, &challenge, creds, target, ctx));
+                .fix(format!(
+                    "log in first (`docker login {}`); check the credentials with `regkit doctor \
+                     {target} --user USER --password-stdin`",
+                    target.authority()
+                )),
+        );
+        return;
+    };
+    let summary = format!("authentication required ({described})");
+    report.push(Finding::new("http.auth", CheckStatus::Ok, summary));
+    report.push(check_credentials(first, &challenge, creds, target, ctx));
+}
+
+fn api_version(r: &Response) -> Finding {
+    let summary = match r.header("Docker-Distribution-API-Version") {
+        Some(v) if v.eq_ignore_ascii_case("registry/2.0") => {
+            let summary = format!("Docker-Distribution-API-Version: {v}");
+            return Finding::new("http.api_version", CheckStatus::Ok, summary);
         }
-    }
+        Some(v) => format!("Docker-Distribution-API-Version is {v:?}, not \"registry/2.0\""),
+        None => "the Docker-Distribution-API-Version header is missing".to_string(),
+    };
+    Finding::new("http.api_version", CheckStatus::Warn, summary)
+        .cause("Docker uses this header to recognise a V2 registry; a proxy may be dropping it")
+        .fix("make the proxy pass the registry's headers through unchanged")
 }
 
 fn check_credentials(
@@ -275,49 +308,64 @@ fn check_credentials(
     target: &Target,
     ctx: &TrustContext,
 ) -> Finding {
+    const CHECK: &str = "http.credentials";
     if !first.verified {
-        return Finding::new(
-            "http.credentials",
-            CheckStatus::Skip,
-            "credentials not sent: a client would not trust this connection (fix the TLS findings first)",
-        );
+        let summary = "credentials not sent: a client would not trust this connection (fix the \
+                       TLS findings first)";
+        return Finding::new(CHECK, CheckStatus::Skip, summary);
     }
     if challenge.scheme.eq_ignore_ascii_case("bearer") {
         return super::token::check(first, challenge, creds, target, ctx);
     }
     if !challenge.scheme.eq_ignore_ascii_case("basic") {
-        return Finding::new(
-            "http.credentials",
-            CheckStatus::Skip,
-            format!(
-                "the registry asks for {:?} authentication, which Docker does not support",
-                challenge.scheme
-            ),
+        let summary = format!(
+            "the registry asks for {:?} authentication, which Docker does not support",
+            challenge.scheme
         );
+        return Finding::new(CHECK, CheckStatus::Skip, summary);
     }
-    let token = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", creds.user, creds.password));
+    let basic = basic_authorization(creds);
     let result = first
         .dialer
         .open()
         .map_err(ExchangeError::Io)
-        .and_then(|mut s| exchange(&mut *s, target, "/v2/", Some(&format!("Basic {token}"))));
+        .and_then(|mut s| exchange(&mut *s, target, "/v2/", Some(&basic)));
+    let user = &creds.user;
+    let url = target.v2_url();
     match result {
-        Ok(r) if r.status == 200 => Finding::new("http.credentials", CheckStatus::Ok, format!("user {:?} is accepted", creds.user)),
-        Ok(r) if r.status == 401 => Finding::new("http.credentials", CheckStatus::Fail, format!("user {:?} is rejected (401)", creds.user))
-            .client(format!("login attempt to {} failed with status: 401 Unauthorized", target.v2_url()))
-            .cause("the password is wrong, or the user is not in the registry's htpasswd file")
-            .fix(format!("check the entry with `regkit htpasswd verify HTPASSWD_FILE {0}`; set it with `regkit htpasswd add HTPASSWD_FILE {0} --password-stdin` (restart the registry if it does not pick the change up)", creds.user)),
-        Ok(r) => Finding::new("http.credentials", CheckStatus::Fail, format!("GET /v2/ with credentials answered {} {}", r.status, r.reason))
-            .client(format!("login attempt to {} failed with status: {} {}", target.v2_url(), r.status, r.reason))
-            .cause("the registry refused an authenticated request")
-            .fix("check the registry's logs"),
+        Ok(r) if r.status == 200 => {
+            Finding::new(CHECK, CheckStatus::Ok, format!("user {user:?} is accepted"))
+        }
+        Ok(r) if r.status == 401 => {
+            Finding::new(CHECK, CheckStatus::Fail, format!("user {user:?} is rejected (401)"))
+                .client(format!("login attempt to {url} failed with status: 401 Unauthorized"))
+                .cause("the password is wrong, or the user is not in the registry's htpasswd file")
+                .fix(format!(
+                    "check the entry with `regkit htpasswd verify HTPASSWD_FILE {user}`; set it \
+                     with `regkit htpasswd add HTPASSWD_FILE {user} --password-stdin` (restart \
+                     the registry if it does not pick the change up)"
+                ))
+        }
+        Ok(r) => {
+            let status = format!("{} {}", r.status, r.reason);
+            let summary = format!("GET /v2/ with credentials answered {status}");
+            Finding::new(CHECK, CheckStatus::Fail, summary)
+                .client(format!("login attempt to {url} failed with status: {status}"))
+                .cause("the registry refused an authenticated request")
+                .fix("check the registry's logs")
+        }
         Err(e) => {
             let mut f = exchange_failure(target, e);
-            f.check = "http.credentials";
+            f.check = CHECK;
             f
         }
     }
+}
+
+/// The `Authorization` header value for Basic authentication.
+pub fn basic_authorization(creds: &super::Credentials) -> String {
+    let pair = format!("{}:{}", creds.user, creds.password);
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
 }
 
 /// A parsed `WWW-Authenticate` challenge.
@@ -403,7 +451,9 @@ mod tests {
         );
         assert_eq!(err(b"HTTP/1.1 2000 OK\r\n\r\n"), r#"malformed HTTP status code "2000""#);
         assert_eq!(err(b"SSH-2.0 200 x\r\n"), r#"malformed HTTP version "SSH-2.0""#);
-        let ok = parse(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"R\"\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n").unwrap();
+        let raw = b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"R\"\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        let ok = parse(raw).unwrap();
         assert_eq!(
             (ok.status, ok.reason.as_str(), ok.body.as_slice()),
             (401, "Unauthorized", &b"abc"[..])

@@ -3,12 +3,13 @@
 //! regkit command fixes it.
 //!
 //! The steps run in the order a client meets them: TCP connect ([`transport`]), the TLS
-//! handshake and the certificate checks Go's `crypto/x509` makes ([`tls`], [`chain`], with the
-//! client trust stores read by [`stores`]), then `GET /v2/`, the auth challenge and the
-//! credentials ([`http`], and [`token`] for Bearer token servers). Each step appends [`Finding`]s to a [`Report`]; a step that cannot run
-//! because an earlier one failed is not reported. The modules depend one way: `mod.rs` calls the
-//! step modules, which share [`target`] and [`chain`]; [`report`] only formats. Nothing here
-//! writes files, and credentials are only sent over a connection a client would accept.
+//! handshake and the certificate checks Go's `crypto/x509` makes ([`tls`], [`chain`],
+//! [`verdict`], with the client trust stores read by [`stores`]), then `GET /v2/`, the auth
+//! challenge and the credentials ([`http`], and [`token`] for Bearer token servers). Each step
+//! appends [`Finding`]s to a [`Report`]; a step that cannot run because an earlier one failed is
+//! not reported. The modules depend one way: `mod.rs` calls the step modules, which share
+//! [`target`] and [`chain`]; [`report`] only formats. Nothing here writes files, and credentials
+//! are only sent over a connection a client would accept.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub mod target;
 pub mod tls;
 pub mod token;
 pub mod transport;
+pub mod verdict;
 
 pub use target::{Scheme, Target};
 
@@ -260,8 +262,14 @@ fn annotate_clock(report: &mut Report, server_date: i64) {
     if skew.abs() > 60 {
         report.push(
             Finding::new("clock", CheckStatus::Warn, line)
-                .cause("certificate validity is judged by the client's clock; a skewed clock makes a valid certificate look expired or not yet valid")
-                .fix("synchronise the clocks (timedatectl set-ntp true, or chrony/ntpd) on this machine and the registry host"),
+                .cause(
+                    "certificate validity is judged by the client's clock; a skewed clock makes a \
+                     valid certificate look expired or not yet valid",
+                )
+                .fix(
+                    "synchronise the clocks (timedatectl set-ntp true, or chrony/ntpd) on this \
+                     machine and the registry host",
+                ),
         );
     } else {
         report.push(Finding::new("clock", CheckStatus::Ok, line));

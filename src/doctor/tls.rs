@@ -18,7 +18,7 @@ use super::http::{self, First};
 use super::stores::{self, Anchor, ClientStore, SystemRoots};
 use super::target::Target;
 use super::transport::{Dialer, client_message};
-use super::{CheckStatus, Finding, Options, Report, chain};
+use super::{CheckStatus, Finding, Options, Report, chain, verdict};
 
 /// Everything a client could trust for this registry.
 #[derive(Debug, Clone)]
@@ -136,7 +136,7 @@ pub fn check(
         hs = hs.detail(format!("#{i}: {}", chain::describe(der)));
     }
     report.push(hs);
-    let verified = judge(opts, ctx, &presented, report);
+    let verified = verdict::judge(opts, ctx, &presented, report);
     let dialer = Dialer::new(opts, true);
     match http::exchange(&mut stream, target, "/v2/", None) {
         Ok(response) => Some(First { response, verified, dialer }),
@@ -147,219 +147,65 @@ pub fn check(
     }
 }
 
-/// The certificate checks in Go's order; true when a client would accept the chain.
-fn judge(
-    opts: &Options,
-    ctx: &TrustContext,
-    presented: &[CertificateDer<'static>],
-    report: &mut Report,
-) -> bool {
-    let target = &opts.target;
-    let now = chain::now_unix();
-    let Some(leaf) = presented.first() else {
-        report.push(Finding::new(
-            "tls.trust",
-            CheckStatus::Fail,
-            "the server presented no certificate",
-        ));
-        return false;
-    };
-    let mut ok = true;
-    // 1. Validity of every presented certificate.
-    let problems = chain::validity(presented, now);
-    if let Some(p) = problems.first() {
-        ok = false;
-        let which = if p.index == 0 {
-            "the server certificate".to_string()
-        } else {
-            format!("certificate #{} ({})", p.index, p.subject)
-        };
-        let (cause, fix) = if p.expired {
-            (
-                format!("{which} expired {} ago, at {}", chain::human_duration(p.off_by), p.bound),
-                "re-issue it with `regkit certs renew site.crt` (same names, new dates) and restart the registry; if it is not expired on the registry host, fix this machine's clock".to_string(),
-            )
-        } else {
-            (
-                format!("{which} only becomes valid in {}, at {}: this machine's clock is behind, or the certificate was dated in the future", chain::human_duration(p.off_by), p.bound),
-                "synchronise this machine's clock (timedatectl set-ntp true); if the clock is right, re-issue with `regkit certs renew site.crt`".to_string(),
-            )
-        };
-        report.push(
-            Finding::new(
-                "tls.validity",
-                CheckStatus::Fail,
-                format!("{which} is outside its validity period"),
-            )
-            .client(client_message(target, &tls_verify(&p.message)))
-            .cause(cause)
-            .fix(fix),
-        );
-    } else {
-        report.push(Finding::new(
-            "tls.validity",
-            CheckStatus::Ok,
-            format!("all {} certificate(s) are within their validity period", presented.len()),
-        ));
-    }
-    // 2. Host name or IP against the SANs.
-    let names = chain::names(leaf);
-    match chain::verify_hostname(&names, target) {
-        Ok(()) => report.push(Finding::new(
-            "tls.name",
-            CheckStatus::Ok,
-            format!("the certificate is valid for {}", target.host),
-        )),
-        Err(message) => {
-            ok = false;
-            let mut sans: Vec<String> = names.dns.clone();
-            sans.extend(names.ips.iter().map(ToString::to_string));
-            let has = if sans.is_empty() {
-                "no SANs at all".to_string()
-            } else {
-                format!("SANs {}", sans.join(", "))
-            };
-            let kind = if target.ip.is_some() { "IP address" } else { "name" };
-            let mut all = vec![target.host.clone()];
-            all.extend(sans.into_iter().filter(|s| *s != target.host));
-            let flags: Vec<String> = all.iter().map(|s| format!("--san {s}")).collect();
-            report.push(
-                Finding::new("tls.name", CheckStatus::Fail, format!("the certificate does not cover the {kind} {}", target.host))
-                    .client(client_message(target, &tls_verify(&message)))
-                    .cause(format!("clients compare the {kind} they connect to with the certificate's SANs (never the CN); it has {has}"))
-                    .fix(format!("issue a certificate that names it: `regkit certs site {}`, then restart the registry with it", flags.join(" "))),
-            );
-        }
-    }
-    // 3. Chain to a trusted root.
-    let pool = ctx.pool();
-    let verdict = chain::verify_chain(presented, &pool, now);
-    let authority = target.authority();
-    let ca_hint = match &ctx.given {
-        Some((path, _)) => path.clone(),
-        None => "ca.crt".to_string(),
-    };
-    let install = format!("regkit trust install --ca {ca_hint} --registry {authority}");
-    let mut trust = match &verdict {
-        Ok(t) => Finding::new(
-            "tls.trust",
-            CheckStatus::Ok,
-            format!("the chain leads to a trusted CA from {}", t.anchor.source),
-        )
-        .detail(format!("chain: {}", t.path.join(" <- "))),
-        Err(message) => {
-            ok = false;
-            let issuer = chain::issuer(leaf);
-            let cause = match &ctx.given {
-                Some((path, _)) => format!(
-                    "the CA in {path} did not issue this certificate (its issuer is {issuer:?})"
-                ),
-                None => format!(
-                    "no CA this client trusts issued the certificate (its issuer is {issuer:?}); none was found in the certs.d directories for {authority} or in the system roots"
-                ),
-            };
-            Finding::new(
-                "tls.trust",
-                CheckStatus::Fail,
-                "the certificate chain does not lead to a trusted CA",
-            )
-            .client(client_message(target, &tls_verify(message)))
-            .cause(cause)
-            .fix(format!(
-                "give the clients the CA that issued it: `{install}`{}",
-                if ctx.given.is_some() { " with the right CA file" } else { "" }
-            ))
-        }
-    };
-    if target.is_loopback() {
-        trust = trust.detail("note: Docker treats 127.0.0.0/8 and localhost as insecure registries by default and skips these checks, so `docker` on this machine may work anyway; containerd, Podman and Kubernetes nodes do not skip them");
-    }
-    if let Some(file) = &ctx.system.file {
-        trust = trust.detail(format!(
-            "system roots: {} ({} certificates)",
-            file.display(),
-            ctx.system.anchors.len()
-        ));
-    }
-    report.push(trust);
-    // 4. What each client on this machine has for this exact host:port.
-    report.push(certs_d_finding(ctx, presented, now, &install));
-    ok
-}
-
-fn certs_d_finding(
-    ctx: &TrustContext,
-    presented: &[CertificateDer<'static>],
-    now: i64,
-    install: &str,
-) -> Finding {
-    let mut missing = Vec::new();
-    let mut details = Vec::new();
-    for store in &ctx.stores {
-        let mut pool = ctx.system.anchors.clone();
-        pool.extend(store.anchors.iter().cloned());
-        let trusted = chain::verify_chain(presented, &pool, now).is_ok();
-        if !trusted && !store.skip_verify {
-            missing.push(store.client);
-        }
-        let verdict = match (trusted, store.skip_verify) {
-            (_, true) => "skip_verify = true: certificate checks are OFF",
-            (true, false) => "trusts this server",
-            (false, false) => "does NOT trust this server",
-        };
-        details.push(format!("{}: {verdict}", store.client));
-        details.extend(store.looked_at.iter().map(|l| format!("  {l}")));
-    }
-    let summary = if missing.is_empty() {
-        "every client's certs.d entry for this registry holds the CA".to_string()
-    } else {
-        format!("no CA for this exact host:port in the certs.d of: {}", missing.join(", "))
-    };
-    let status = if missing.is_empty() { CheckStatus::Ok } else { CheckStatus::Warn };
-    let mut f = Finding::new("tls.certs_d", status, summary);
-    if !missing.is_empty() {
-        f = f
-            .cause("each client looks only in the directory named exactly like the registry in the image reference (host:port; no port for 443)")
-            .fix(format!("`{install}` writes the CA for Docker, containerd and Podman"));
-    }
-    f.details = details;
-    f
-}
-
 fn handshake_failure(target: &Target, e: HandshakeError) -> Finding {
-    let http_url = target.with_scheme(super::Scheme::Http);
+    let authority = target.authority();
     match e {
         HandshakeError::PlainHttp => {
-            let mut f = Finding::new("tls.handshake", CheckStatus::Fail, "the server answered in plain HTTP, not TLS")
-                .client(client_message(target, "http: server gave HTTP response to HTTPS client"))
-                .cause("the registry listens without TLS on this port (no certificate configured, e.g. REGISTRY_HTTP_TLS_CERTIFICATE unset), while clients use HTTPS unless told otherwise")
+            let http_url = target.with_scheme(super::Scheme::Http);
+            let summary = "the server answered in plain HTTP, not TLS";
+            let go = "http: server gave HTTP response to HTTPS client";
+            let mut f = Finding::new("tls.handshake", CheckStatus::Fail, summary)
+                .client(client_message(target, go))
+                .cause(
+                    "the registry listens without TLS on this port (no certificate configured, \
+                     e.g. REGISTRY_HTTP_TLS_CERTIFICATE unset), while clients use HTTPS unless \
+                     told otherwise",
+                )
                 .fix(format!(
-                    "serve TLS: `regkit certs ca`, `regkit certs site --san {}`, start the registry with the site certificate and key, then `regkit trust install --ca pki/ca.crt --registry {}`; to keep plain HTTP instead, list \"{}\" in insecure-registries in /etc/docker/daemon.json and check with `regkit doctor {http_url}`",
-                    target.host, target.authority(), target.authority()
+                    "serve TLS: `regkit certs ca`, `regkit certs site --san {}`, start the \
+                     registry with the site certificate and key, then `regkit trust install --ca \
+                     pki/ca.crt --registry {authority}`; to keep plain HTTP instead, list \
+                     \"{authority}\" in insecure-registries in /etc/docker/daemon.json and check \
+                     with `regkit doctor {http_url}`",
+                    target.host
                 ));
             if target.is_loopback() {
-                f = f.detail("note: Docker falls back to plain HTTP for 127.0.0.0/8 and localhost, so `docker` on this machine works; other machines, containerd and Podman do not");
+                f = f.detail(
+                    "note: Docker falls back to plain HTTP for 127.0.0.0/8 and localhost, so \
+                     `docker` on this machine works; other machines, containerd and Podman do not",
+                );
             }
             f
         }
-        HandshakeError::Tls(err) => {
-            let (message, cause, fix) = match &err {
-                rustls::Error::AlertReceived(alert) => {
-                    let name = format!("{alert:?}");
-                    let client_cert = matches!(alert, rustls::AlertDescription::BadCertificate | rustls::AlertDescription::CertificateRequired);
-                    (
-                        format!("remote error: tls: {}", go_alert_name(&name)),
-                        if client_cert { "the registry requires a client certificate (mutual TLS)".to_string() } else { format!("the server aborted the handshake ({name})") },
-                        if client_cert { format!("`regkit certs client --name NAME` and put client.cert and client.key into /etc/docker/certs.d/{}/", target.authority()) } else { "check the registry's TLS configuration (protocol versions, cipher suites)".to_string() },
-                    )
-                }
-                other => (format!("tls: {other}"), format!("the TLS handshake failed: {other}"), "check that this port serves TLS with a certificate and key that belong together".to_string()),
-            };
-            Finding::new("tls.handshake", CheckStatus::Fail, "the TLS handshake failed")
-                .client(client_message(target, &message))
-                .cause(cause)
-                .fix(fix)
+        HandshakeError::Tls(rustls::Error::AlertReceived(alert)) => {
+            let name = format!("{alert:?}");
+            let go = format!("remote error: tls: {}", go_alert_name(&name));
+            let f = Finding::new(
+                "tls.handshake",
+                CheckStatus::Fail,
+                "the server aborted the TLS handshake",
+            )
+            .client(client_message(target, &go));
+            use rustls::AlertDescription::{BadCertificate, CertificateRequired};
+            if matches!(alert, BadCertificate | CertificateRequired) {
+                f.cause("the registry requires a client certificate (mutual TLS)").fix(format!(
+                    "`regkit certs client --name NAME` and put client.cert and client.key into \
+                     /etc/docker/certs.d/{authority}/"
+                ))
+            } else {
+                f.cause(format!("the server sent the alert {name}")).fix(
+                    "check the registry's TLS configuration (protocol versions, cipher suites)",
+                )
+            }
         }
+        HandshakeError::Tls(other) => Finding::new(
+            "tls.handshake",
+            CheckStatus::Fail,
+            "the TLS handshake failed",
+        )
+        .client(client_message(target, &format!("tls: {other}")))
+        .cause(format!("the TLS handshake failed: {other}"))
+        .fix("check that this port serves TLS with a certificate and key that belong together"),
         HandshakeError::Io(e) => {
             // Go's wording for the same socket outcomes during its handshake.
             let go = match e.kind() {
@@ -370,21 +216,13 @@ fn handshake_failure(target: &Target, e: HandshakeError) -> Finding {
                 io::ErrorKind::ConnectionReset => "read: connection reset by peer".to_string(),
                 _ => e.to_string(),
             };
-            Finding::new(
-                "tls.handshake",
-                CheckStatus::Fail,
-                format!("the connection failed during the TLS handshake: {e}"),
-            )
-            .client(client_message(target, &go))
-            .cause("the server accepted the connection but did not complete a TLS handshake")
-            .fix(format!("check that {} is the registry's TLS port", target.authority()))
+            let summary = format!("the connection failed during the TLS handshake: {e}");
+            Finding::new("tls.handshake", CheckStatus::Fail, summary)
+                .client(client_message(target, &go))
+                .cause("the server accepted the connection but did not complete a TLS handshake")
+                .fix(format!("check that {authority} is the registry's TLS port"))
         }
     }
-}
-
-/// Go 1.20+ wraps verification errors in the TLS layer's own prefix.
-fn tls_verify(message: &str) -> String {
-    format!("tls: failed to verify certificate: {message}")
 }
 
 /// Go's alert names are lower case with spaces (`bad certificate`).

@@ -5,9 +5,9 @@
 //! registry's before the password goes to it. Separate from [`super::http`] because it talks to
 //! a second server.
 
-use base64::Engine;
-
-use super::http::{Challenge, ExchangeError, First, exchange, exchange_failure};
+use super::http::{
+    Challenge, ExchangeError, First, basic_authorization, exchange, exchange_failure,
+};
 use super::target::{Scheme, Target};
 use super::tls::{self, TrustContext};
 use super::transport::{Dialer, Stream, client_message};
@@ -24,9 +24,10 @@ pub fn check(
     ctx: &TrustContext,
 ) -> Finding {
     let Some(realm) = challenge.param("realm") else {
-        return Finding::new(CHECK, CheckStatus::Fail, "the Bearer challenge names no realm (token server)")
+        let summary = "the Bearer challenge names no realm (token server)";
+        return Finding::new(CHECK, CheckStatus::Fail, summary)
             .client(client_message(target, "unauthorized: authentication required"))
-            .cause("clients fetch a token from the realm URL in the challenge; without it they cannot log in")
+            .cause("clients fetch a token from the challenge's realm URL; without one they fail")
             .fix("set the registry's token realm (REGISTRY_AUTH_TOKEN_REALM)");
     };
     let (realm_target, path) = match split_url(realm) {
@@ -58,10 +59,8 @@ pub fn check(
         Ok(s) => s,
         Err(f) => return *f,
     };
-    let basic = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", creds.user, creds.password));
-    let answer =
-        exchange(&mut *stream, &realm_target, &path_query, Some(&format!("Basic {basic}")));
+    let basic = basic_authorization(creds);
+    let answer = exchange(&mut *stream, &realm_target, &path_query, Some(&basic));
     let token = match answer {
         Ok(r) if r.status == 200 => match token_from(&r.body) {
             Some(t) => t,
@@ -112,16 +111,35 @@ pub fn check(
         .and_then(|mut s| exchange(&mut *s, target, "/v2/", Some(&bearer)));
     match result {
         Ok(r) if r.status == 200 => {
-            let mut f = Finding::new(CHECK, CheckStatus::Ok, format!("user {:?} is accepted: the token server {realm} issued a token and the registry accepts it", creds.user));
+            let summary = format!(
+                "user {:?} is accepted: the token server {realm} issued a token and the registry \
+                 accepts it",
+                creds.user
+            );
+            let mut f = Finding::new(CHECK, CheckStatus::Ok, summary);
             if realm_target.scheme == Scheme::Http && !realm_target.is_loopback() {
-                f = f.detail("warning: the token realm is plain HTTP, so passwords cross the network unencrypted");
+                f = f.detail(
+                    "warning: the token realm is plain HTTP, so passwords cross the network \
+                     unencrypted",
+                );
             }
             f
         }
-        Ok(r) => Finding::new(CHECK, CheckStatus::Fail, format!("the registry refuses the token from {realm} ({} {})", r.status, r.reason))
-            .client(client_message(target, &docker_error(&r.body)))
-            .cause("the token server and the registry disagree: the registry's rootcertbundle does not hold the token signer's certificate, or its issuer or service differs from the token's")
-            .fix("make REGISTRY_AUTH_TOKEN_ISSUER, _SERVICE and _ROOTCERTBUNDLE match the token server's issuer, service and signing certificate"),
+        Ok(r) => {
+            let summary =
+                format!("the registry refuses the token from {realm} ({} {})", r.status, r.reason);
+            Finding::new(CHECK, CheckStatus::Fail, summary)
+                .client(client_message(target, &docker_error(&r.body)))
+                .cause(
+                    "the token server and the registry disagree: the registry's rootcertbundle \
+                     does not hold the token signer's certificate, or its issuer or service \
+                     differs from the token's",
+                )
+                .fix(
+                    "make REGISTRY_AUTH_TOKEN_ISSUER, _SERVICE and _ROOTCERTBUNDLE match the \
+                     token server's issuer, service and signing certificate",
+                )
+        }
         Err(e) => {
             let mut f = exchange_failure(target, e);
             f.check = CHECK;
@@ -156,13 +174,16 @@ fn open_trusted(dialer: &Dialer, ctx: &TrustContext) -> Result<Box<dyn Stream>, 
         .map(|p| p.message.clone())
         .or_else(|| chain::verify_hostname(&names, realm).err())
         .or_else(|| chain::verify_chain(&presented, &ctx.pool(), now).err());
-    match problem {
-        None => Ok(Box::new(stream)),
-        Some(message) => Err(Box::new(Finding::new(CHECK, CheckStatus::Fail, format!("credentials not sent: a client would not trust the token server {realm}"))
+    let Some(message) = problem else { return Ok(Box::new(stream)) };
+    let summary =
+        format!("credentials not sent: a client would not trust the token server {realm}");
+    let install = format!("regkit trust install --ca ca.crt --registry {}", realm.authority());
+    Err(Box::new(
+        Finding::new(CHECK, CheckStatus::Fail, summary)
             .client(format!("Get \"{realm}\": tls: failed to verify certificate: {message}"))
-            .cause("the token server's certificate fails the same checks as the registry's would")
-            .fix(format!("give the clients the token server's CA: `regkit trust install --ca ca.crt --registry {}`", realm.authority())))),
-    }
+            .cause("the token server's certificate fails the checks a client makes")
+            .fix(format!("give the clients the token server's CA: `{install}`")),
+    ))
 }
 
 /// Splits `https://host:port/path?query` into the server and the request target.

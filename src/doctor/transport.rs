@@ -67,133 +67,154 @@ fn resolve(target: &Target) -> io::Result<Vec<SocketAddr>> {
 /// The TCP step. Pushes a finding and returns the connection when it succeeds.
 pub fn connect(target: &Target, timeout: Duration, report: &mut Report) -> Option<TcpStream> {
     let dialer = Dialer { target: target.clone(), timeout, tls: false };
+    let authority = target.authority();
     let addrs = match resolve(target) {
         Ok(a) if !a.is_empty() => a,
         _ => {
+            let host = &target.host;
+            let (scheme, port) = (target.scheme.as_str(), target.port);
             report.push(
-                Finding::new("tcp", CheckStatus::Fail, format!("cannot resolve {}", target.host))
-                    .client(client_message(target, &format!("dial tcp: lookup {}: no such host", target.host)))
+                Finding::new("tcp", CheckStatus::Fail, format!("cannot resolve {host}"))
+                    .client(client_message(
+                        target,
+                        &format!("dial tcp: lookup {host}: no such host"),
+                    ))
                     .cause("the name is not in DNS or /etc/hosts on this machine")
-                    .fix(format!("add the registry to DNS or /etc/hosts, or use its IP address: `regkit doctor {}://IP:{}`", target.scheme.as_str(), target.port)),
+                    .fix(format!(
+                        "add the registry to DNS or /etc/hosts, or use its IP address: `regkit \
+                         doctor {scheme}://IP:{port}`"
+                    )),
             );
             return None;
         }
     };
-    match dialer.tcp() {
+    let e = match dialer.tcp() {
         Ok(s) => {
             let peer = s.peer_addr().map(|a| a.to_string()).unwrap_or_default();
             report.push(Finding::new("tcp", CheckStatus::Ok, format!("connected to {peer}")));
-            Some(s)
+            return Some(s);
         }
-        Err(e) => {
-            let addr = addrs[0];
-            let (go, cause) = match e.kind() {
-                io::ErrorKind::ConnectionRefused => (
-                    format!("dial tcp {addr}: connect: connection refused"),
-                    "nothing listens on this port (the registry is not running, or listens on another address or port)",
-                ),
-                io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => (
-                    format!("dial tcp {addr}: i/o timeout"),
-                    "no answer within the timeout: a firewall drops the packets, or the host is down",
-                ),
-                _ => (format!("dial tcp {addr}: {e}"), "the connection failed"),
-            };
-            report.push(
-                Finding::new("tcp", CheckStatus::Fail, format!("cannot connect to {}: {e}", target.authority()))
-                    .client(client_message(target, &go))
-                    .cause(cause)
-                    .fix(format!("start the registry listening on {} (not only 127.0.0.1 when clients are remote) and open the port in the firewall", target.authority())),
-            );
-            None
-        }
-    }
+        Err(e) => e,
+    };
+    let addr = addrs[0];
+    let (go, cause) = match e.kind() {
+        io::ErrorKind::ConnectionRefused => (
+            format!("dial tcp {addr}: connect: connection refused"),
+            "nothing listens on this port (the registry is not running, or listens on another \
+             address or port)",
+        ),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => (
+            format!("dial tcp {addr}: i/o timeout"),
+            "no answer within the timeout: a firewall drops the packets, or the host is down",
+        ),
+        _ => (format!("dial tcp {addr}: {e}"), "the connection failed"),
+    };
+    report.push(
+        Finding::new("tcp", CheckStatus::Fail, format!("cannot connect to {authority}: {e}"))
+            .client(client_message(target, &go))
+            .cause(cause)
+            .fix(format!(
+                "start the registry listening on {authority} (not only 127.0.0.1 when clients are \
+                 remote) and open the port in the firewall"
+            )),
+    );
+    None
 }
 
 /// The HTTP step for an `http://` address: the first `GET /v2/`, recognising a TLS server.
 pub fn check_plain(opts: &Options, mut tcp: TcpStream, report: &mut Report) -> Option<First> {
     let target = &opts.target;
+    let authority = target.authority();
     let https = target.with_scheme(Scheme::Https);
     let tls_fix = format!(
-        "use https: `regkit doctor {https}`, and remove \"{}\" from insecure-registries in /etc/docker/daemon.json if it is there (Docker then uses https)",
-        target.authority()
+        "use https: `regkit doctor {https}`, and remove \"{authority}\" from insecure-registries \
+         in /etc/docker/daemon.json if it is there (Docker then uses https)"
     );
-    let tls_cause = "this port serves TLS (HTTPS), but the client speaks plain HTTP to it because the registry is configured as insecure / http";
-    match http::exchange(&mut tcp, target, "/v2/", None) {
-        Ok(response) => {
-            if response.status == 400
-                && response.body_text().contains("Client sent an HTTP request to an HTTPS server")
-            {
-                report.push(
-                    Finding::new("http.scheme", CheckStatus::Fail, "the server speaks TLS, not plain HTTP (Go's TLS server answered 400)")
-                        .client(format!("error parsing HTTP 400 response body: invalid character 'C' looking for beginning of value: {}", go_quote(&response.body)))
-                        .cause(tls_cause)
-                        .fix(tls_fix),
-                );
-                return None;
-            }
-            report.push(
-                Finding::new("http.scheme", CheckStatus::Warn, "the registry speaks plain HTTP: clients must be told it is insecure")
-                    .cause("images and passwords cross the network unencrypted; Docker refuses plain HTTP unless the registry is in insecure-registries (127.0.0.0/8 excepted), containerd needs a hosts.toml with server = \"http://...\", Podman needs insecure = true in registries.conf")
-                    .fix(format!("serve TLS instead: `regkit certs ca`, `regkit certs site --san {}`, restart the registry with them and `regkit trust install --ca pki/ca.crt --registry {}`", target.host, target.authority())),
-            );
-            Some(First { response, verified: true, dialer: Dialer::new(opts, false) })
-        }
+    let tls_cause = "this port serves TLS (HTTPS), but the client speaks plain HTTP to it \
+                     because the registry is configured as insecure / http";
+    let response = match http::exchange(&mut tcp, target, "/v2/", None) {
+        Ok(response) => response,
         Err(ExchangeError::Malformed { message, raw }) => {
             let is_tls = matches!(raw.first(), Some(0x14..=0x17)) && raw.get(1) == Some(&0x03);
             let (summary, cause, fix) = if is_tls {
-                (
-                    "the server answered with a TLS alert: it speaks TLS, not plain HTTP"
-                        .to_string(),
-                    tls_cause.to_string(),
-                    tls_fix,
-                )
+                let summary = "the server answered with a TLS alert: it speaks TLS, not plain HTTP";
+                (summary.to_string(), tls_cause.to_string(), tls_fix)
             } else {
                 (
                     "the server's answer is not HTTP".to_string(),
-                    format!("something other than a registry listens on {}", target.authority()),
-                    format!("check the registry's address and port ({})", target.authority()),
+                    format!("something other than a registry listens on {authority}"),
+                    format!("check the registry's address and port ({authority})"),
                 )
             };
+            let go = format!("net/http: HTTP/1.x transport connection broken: {message}");
+            let first_bytes = go_quote(&raw[..raw.len().min(16)]);
             let mut f = Finding::new("http.scheme", CheckStatus::Fail, summary)
-                .client(client_message(
-                    target,
-                    &format!("net/http: HTTP/1.x transport connection broken: {message}"),
-                ))
+                .client(client_message(target, &go))
                 .cause(cause)
                 .fix(fix)
-                .detail(format!("first bytes received: {}", go_quote(&raw[..raw.len().min(16)])));
+                .detail(format!("first bytes received: {first_bytes}"));
             if let Some(alert) = describe_alert(&raw) {
                 f = f.detail(alert);
             }
             report.push(f);
-            None
+            return None;
         }
         Err(ExchangeError::Empty) => {
             let speaks_tls =
                 Dialer::new(opts, false).tcp().map(|s| tls::speaks_tls(s, target)).unwrap_or(false);
-            let mut f = Finding::new(
-                "http.scheme",
-                CheckStatus::Fail,
-                "the server closed the connection without answering",
-            )
-            .client(client_message(target, "EOF"));
-            f = if speaks_tls {
-                f.summary = "the server closed the connection without answering; it completes a TLS handshake, so it speaks TLS".into();
-                f.cause(tls_cause).fix(tls_fix)
+            let summary = "the server closed the connection without answering";
+            let f = Finding::new("http.scheme", CheckStatus::Fail, summary)
+                .client(client_message(target, "EOF"));
+            report.push(if speaks_tls {
+                let mut f = f.cause(tls_cause).fix(tls_fix);
+                f.summary.push_str("; it completes a TLS handshake, so it speaks TLS");
+                f
             } else {
-                f.cause("the server accepted the connection but sent nothing back").fix(format!(
-                    "check the registry's logs and that {} is its address",
-                    target.authority()
-                ))
-            };
-            report.push(f);
-            None
+                f.cause("the server accepted the connection but sent nothing back")
+                    .fix(format!("check the registry's logs and that {authority} is its address"))
+            });
+            return None;
         }
         Err(e) => {
             report.push(http::exchange_failure(target, e));
-            None
+            return None;
         }
+    };
+    if response.status == 400
+        && response.body_text().contains("Client sent an HTTP request to an HTTPS server")
+    {
+        let summary = "the server speaks TLS, not plain HTTP (Go's TLS server answered 400)";
+        report.push(
+            Finding::new("http.scheme", CheckStatus::Fail, summary)
+                .client(format!(
+                    "error parsing HTTP 400 response body: invalid character 'C' looking for \
+                     beginning of value: {}",
+                    go_quote(&response.body)
+                ))
+                .cause(tls_cause)
+                .fix(tls_fix),
+        );
+        return None;
     }
+    report.push(
+        Finding::new(
+            "http.scheme",
+            CheckStatus::Warn,
+            "the registry speaks plain HTTP: clients must be told it is insecure",
+        )
+        .cause(
+            "images and passwords cross the network unencrypted; Docker refuses plain HTTP unless \
+             the registry is in insecure-registries (127.0.0.0/8 excepted), containerd needs a \
+             hosts.toml with server = \"http://...\", Podman needs insecure = true in \
+             registries.conf",
+        )
+        .fix(format!(
+            "serve TLS instead: `regkit certs ca`, `regkit certs site --san {}`, restart the \
+             registry with them and `regkit trust install --ca pki/ca.crt --registry {authority}`",
+            target.host
+        )),
+    );
+    Some(First { response, verified: true, dialer: Dialer::new(opts, false) })
 }
 
 /// Names a TLS alert record (`15 03 0x 00 02 level description`), e.g. `fatal decode_error`.

@@ -75,7 +75,10 @@ impl OpensslCa {
         );
         fs::write(
             self.dir.join(&ext),
-            format!("subjectAltName={sans}\nbasicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+            format!(
+                "subjectAltName={sans}\nbasicConstraints=critical,CA:FALSE\n\
+                 extendedKeyUsage=serverAuth\n"
+            ),
         )
         .unwrap();
         openssl(
@@ -130,7 +133,8 @@ fn start_registry(
     fs::write(
         &config,
         format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: doctor-test\n",
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  \
+             addr: 127.0.0.1:{port}\n  secret: doctor-test\n",
             ws.join(format!("data-{port}")).display()
         ),
     )
@@ -252,7 +256,11 @@ fn ca_not_trusted_then_found_in_staging_certs_d() {
     fs::copy(ca.ca_crt(), containerd_dir.join("ca.crt")).unwrap();
     fs::write(
         containerd_dir.join("hosts.toml"),
-        format!("server = \"https://{authority}\"\n[host.\"https://{authority}\"]\n  capabilities = [\"pull\", \"resolve\"]\n  ca = \"/etc/containerd/certs.d/{authority}/ca.crt\"\n"),
+        format!(
+            "server = \"https://{authority}\"\n[host.\"https://{authority}\"]\n  \
+             capabilities = [\"pull\", \"resolve\"]\n  \
+             ca = \"/etc/containerd/certs.d/{authority}/ca.crt\"\n"
+        ),
     )
     .unwrap();
     let report = doctor(&ws, &url, &[], 0);
@@ -264,7 +272,9 @@ fn ca_not_trusted_then_found_in_staging_certs_d() {
     let f = finding(&report, "tls.trust");
     assert_eq!(
         x509_part(text(f, "client_message")),
-        "x509: certificate signed by unknown authority (possibly because of \"x509: ECDSA verification failure\" while trying to verify candidate authority certificate \"Doctor Test CA\")"
+        "x509: certificate signed by unknown authority (possibly because of \"x509: ECDSA \
+         verification failure\" while trying to verify candidate authority certificate \
+         \"Doctor Test CA\")"
     );
     assert!(text(f, "cause").contains("did not issue this certificate"), "{f:#}");
 }
@@ -469,7 +479,8 @@ fn connection_refused_and_usage_errors() {
     assert_eq!(
         text(f, "client_message"),
         format!(
-            "Get \"https://127.0.0.1:{port}/v2/\": dial tcp 127.0.0.1:{port}: connect: connection refused"
+            "Get \"https://127.0.0.1:{port}/v2/\": dial tcp 127.0.0.1:{port}: connect: \
+             connection refused"
         )
     );
     assert_eq!(report["findings"].as_array().unwrap().len(), 1);

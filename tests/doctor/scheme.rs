@@ -59,7 +59,8 @@ fn tls_where_plain_http_was_expected() {
     assert_eq!(f["status"], "fail");
     assert_eq!(
         text(f, "client_message"),
-        r#"error parsing HTTP 400 response body: invalid character 'C' looking for beginning of value: "Client sent an HTTP request to an HTTPS server.\n""#
+        "error parsing HTTP 400 response body: invalid character 'C' looking for beginning of \
+         value: \"Client sent an HTTP request to an HTTPS server.\\n\""
     );
     assert!(
         text(f, "fix").contains(&format!("regkit doctor https://127.0.0.1:{}", reg.port)),

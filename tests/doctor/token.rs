@@ -96,7 +96,8 @@ fn token_server(good: String, rogue: String) -> u16 {
             let body = body.to_string();
             let _ = write!(
                 stream,
-                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
         }
@@ -169,7 +170,8 @@ fn bearer_token_login_good_bad_and_rogue_signer() {
     assert_eq!(
         text(f, "summary"),
         format!(
-            "authentication required (Bearer realm={realm:?} service=\"{SERVICE}\"); no credentials given to test"
+            "authentication required (Bearer realm={realm:?} service=\"{SERVICE}\"); no \
+             credentials given to test"
         )
     );
 
