@@ -485,6 +485,25 @@ fn connection_refused_and_usage_errors() {
     );
     assert_eq!(report["findings"].as_array().unwrap().len(), 1);
 
+    // A server that accepts but never speaks: bounded by --timeout, reported in Go's words.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        drop(conn);
+    });
+    let started = std::time::Instant::now();
+    let r = ws
+        .regkit()
+        .args(["doctor", &format!("https://127.0.0.1:{port}"), "--json", "--timeout", "1"])
+        .code(1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "timeout not applied\n{r}");
+    let report: Value = serde_json::from_str(&r.stdout).unwrap();
+    let f = finding(&report, "tls.handshake");
+    assert!(text(f, "client_message").ends_with(": net/http: TLS handshake timeout"), "{f:#}");
+    silent.join().unwrap();
+
     ws.regkit().args(["doctor", "ftp://x:1"]).code(2).stderr_has("unsupported scheme");
     ws.regkit()
         .args(["doctor", "https://h:5000", "--user", "u"])
