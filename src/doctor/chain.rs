@@ -331,6 +331,12 @@ pub fn describe(der: &CertificateDer<'_>) -> String {
     }
 }
 
+/// True when a certificate names itself as its issuer (a self-signed root or leaf).
+pub fn is_self_issued(der: &CertificateDer<'_>) -> bool {
+    x509_parser::parse_x509_certificate(der)
+        .is_ok_and(|(_, c)| c.issuer().as_raw() == c.subject().as_raw())
+}
+
 /// The issuer name of a certificate (what CA a client needs).
 pub fn issuer(der: &CertificateDer<'_>) -> String {
     x509_parser::parse_x509_certificate(der)

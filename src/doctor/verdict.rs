@@ -139,11 +139,21 @@ fn trust_finding(
             };
             let summary = "the certificate chain does not lead to a trusted CA";
             let install = install_command(opts, ctx);
-            let finding = Finding::new("tls.trust", CheckStatus::Fail, summary)
-                .client(client_message(target, &tls_verify(&message)))
-                .cause(cause)
-                .fix(format!("give the clients the CA that issued it: `{install}`{fix_tail}"));
-            (finding, false)
+            let mut fix = format!("give the clients the CA that issued it: `{install}`{fix_tail}");
+            let mut finding = Finding::new("tls.trust", CheckStatus::Fail, summary)
+                .client(client_message(target, &tls_verify(&message)));
+            // A lone leaf from a CA the clients lack may also be a missing intermediate.
+            if presented.len() == 1 && !chain::is_self_issued(&presented[0]) {
+                finding = finding.detail(format!(
+                    "the server sends only its own certificate: if {issuer:?} is an intermediate \
+                     CA, clients that trust only the root cannot build the chain"
+                ));
+                fix.push_str(
+                    "; if the issuer is an intermediate CA, serve the full chain instead (the \
+                     site certificate followed by the intermediate, e.g. site.fullchain.crt)",
+                );
+            }
+            (finding.cause(cause).fix(fix), false)
         }
     };
     if target.is_loopback() {

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
 
+mod chains;
 mod scheme;
 mod selfsigned;
 mod token;
@@ -22,6 +23,31 @@ struct OpensslCa {
 
 impl OpensslCa {
     fn new(ws: &Workspace, name: &str, cn: &str) -> Self {
+        let ca = OpensslCa::empty(ws, name);
+        let subject = format!("/CN={cn}");
+        openssl(
+            &ca.dir,
+            &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "30",
+                "-subj",
+                &subject,
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        ca
+    }
+
+    /// The directory layout `openssl ca` needs, without a CA certificate yet.
+    fn empty(ws: &Workspace, name: &str) -> Self {
         let dir = ws.join(name);
         fs::create_dir_all(dir.join("newcerts")).unwrap();
         fs::write(dir.join("index.txt"), "").unwrap();
@@ -33,31 +59,18 @@ impl OpensslCa {
              [p]\ncommonName = supplied\n",
         )
         .unwrap();
-        openssl(
-            &dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "30",
-                "-subj",
-                &format!("/CN={cn}"),
-                "-addext",
-                "basicConstraints=critical,CA:TRUE",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
-        );
         OpensslCa { dir }
+    }
+
+    /// An intermediate CA signed by this one, in `ws/name`.
+    fn intermediate(&self, ws: &Workspace, name: &str, cn: &str) -> Self {
+        let ext =
+            "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n";
+        let (crt, key) = self.issue(name, cn, ext, None);
+        let ca = OpensslCa::empty(ws, name);
+        fs::copy(crt, ca.ca_crt()).unwrap();
+        fs::copy(key, ca.dir.join("ca.key")).unwrap();
+        ca
     }
 
     fn ca_crt(&self) -> PathBuf {
@@ -67,53 +80,50 @@ impl OpensslCa {
     /// Signs a site certificate; `sans` in openssl form (`IP:127.0.0.1,DNS:x`); `window` is
     /// (notBefore, notAfter) as YYYYMMDDHHMMSSZ, default 30 days from now.
     fn site(&self, name: &str, sans: &str, window: Option<(&str, &str)>) -> (PathBuf, PathBuf) {
-        let (crt, key, csr, ext) = (
+        let ext = format!(
+            "subjectAltName={sans}\nbasicConstraints=critical,CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n"
+        );
+        self.issue(name, name, &ext, window)
+    }
+
+    /// A new P-256 key and a certificate for it signed by this CA with the given extensions.
+    fn issue(
+        &self,
+        name: &str,
+        cn: &str,
+        ext: &str,
+        window: Option<(&str, &str)>,
+    ) -> (PathBuf, PathBuf) {
+        let (crt, key, csr, ext_file) = (
             format!("{name}.crt"),
             format!("{name}.key"),
             format!("{name}.csr"),
             format!("{name}.ext"),
         );
-        fs::write(
-            self.dir.join(&ext),
-            format!(
-                "subjectAltName={sans}\nbasicConstraints=critical,CA:FALSE\n\
-                 extendedKeyUsage=serverAuth\n"
-            ),
-        )
-        .unwrap();
+        fs::write(self.dir.join(&ext_file), ext).unwrap();
+        let subject = format!("/CN={cn}");
         openssl(
             &self.dir,
-            &[
-                "req",
-                "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-                "-subj",
-                &format!("/CN={name}"),
-            ],
+            &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
+            &["-keyout", &key, "-out", &csr, "-subj", &subject],
         );
         let mut args = vec![
-            "ca", "-batch", "-notext", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile",
-            "ca.key", "-in", &csr, "-out", &crt, "-extfile", &ext,
+            "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key", "-in", &csr, "-out",
+            &crt, "-extfile", &ext_file,
         ];
         match window {
             Some((from, to)) => args.extend(["-startdate", from, "-enddate", to]),
             None => args.extend(["-days", "30"]),
         }
-        openssl(&self.dir, &args);
+        openssl(&self.dir, &["ca", "-batch", "-notext"], &args);
         (self.dir.join(crt), self.dir.join(key))
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+/// Runs openssl in `dir` with `command` then `args` (two slices keep call sites short).
+fn openssl(dir: &Path, command: &[&str], args: &[&str]) {
+    let out = Command::new("openssl").args(command).args(args).current_dir(dir).output().unwrap();
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 

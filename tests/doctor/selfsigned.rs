@@ -15,45 +15,20 @@ fn self_signed_certificate_as_its_own_ca_and_legacy_cn() {
     let ws = Workspace::new();
     let dir = ws.join("certs");
     fs::create_dir_all(&dir).unwrap();
+    let self_signed = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "365"];
+    let subject = ["-subj", "/CN=127.0.0.1"];
     openssl(
         &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-sha256",
-            "-keyout",
-            "domain.key",
-            "-out",
-            "domain.crt",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
+        &self_signed,
+        &[&subject[..], &["-keyout", "domain.key", "-out", "domain.crt"]].concat(),
     );
+    let san = ["-addext", "subjectAltName=IP:127.0.0.1"];
+    fs::rename(dir.join("domain.crt"), dir.join("cn.crt")).unwrap();
+    fs::rename(dir.join("domain.key"), dir.join("cn.key")).unwrap();
     openssl(
         &dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-sha256",
-            "-keyout",
-            "cn.key",
-            "-out",
-            "cn.crt",
-            "-days",
-            "365",
-            "-subj",
-            "/CN=127.0.0.1",
-        ],
+        &self_signed,
+        &[&subject[..], &san, &["-keyout", "domain.key", "-out", "domain.crt"]].concat(),
     );
 
     // With the IP SAN: trusted as its own CA, as Go does (rustls-webpki would refuse a CA

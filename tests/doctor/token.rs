@@ -128,25 +128,12 @@ fn bearer_token_login_good_bad_and_rogue_signer() {
     let keys = ws.join("keys");
     fs::create_dir_all(&keys).unwrap();
     for name in ["signer", "rogue"] {
+        let (key, crt, subject) =
+            (format!("{name}.key"), format!("{name}.crt"), format!("/CN={name}"));
         openssl(
             &keys,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.crt"),
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={name}"),
-            ],
+            &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"],
+            &["-keyout", &key, "-out", &crt, "-days", "2", "-subj", &subject],
         );
     }
     let port = token_server(jwt(&keys, "signer", "alice"), jwt(&keys, "rogue", "mallory"));
