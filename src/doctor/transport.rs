@@ -192,7 +192,11 @@ pub fn check_plain(opts: &Options, mut tcp: TcpStream, report: &mut Report) -> O
                     go_quote(&response.body)
                 ))
                 .cause(tls_cause)
-                .fix(tls_fix),
+                .fix(tls_fix)
+                .detail(
+                    "the server closes right after this answer, so a client may instead report \
+                     `read: connection reset by peer` (seen with Docker 20.10)",
+                ),
         );
         return None;
     }
