@@ -8,11 +8,13 @@
 //! - [`trust`]: the CA on nodes: Docker, containerd, Podman/CRI-O, k3s, system store; bundles.
 //! - [`k8s`]: Kubernetes Secrets and ServiceAccounts for pulling from and serving the registry.
 //! - [`registry`]: `regkit serve`: configuration, TLS, connection handling, htpasswd auth.
+//! - [`doctor`]: checks a registry address as a Docker/containerd client would.
 //! - [`cli`]: argument parsing and dispatch only; no logic a test would want to reach.
 #![warn(missing_docs)]
 
 pub mod cli;
 pub mod deploy;
+pub mod doctor;
 pub mod files;
 pub mod htpasswd;
 pub mod k8s;

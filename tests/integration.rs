@@ -3,6 +3,7 @@
 
 mod cli_pki;
 mod deploy;
+mod doctor;
 mod harness;
 mod htpasswd;
 mod k8s_secret;

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod certs;
+pub mod doctor;
 pub mod htpasswd;
 pub mod k8s;
 pub mod output;
@@ -44,6 +45,8 @@ enum Command {
     Render(render::RenderArgs),
     /// Run the registry (OCI distribution / Docker Registry V2) with TLS and htpasswd auth.
     Serve(serve::Args),
+    /// Check a registry the way Docker/containerd would, and say what fixes each problem.
+    Doctor(doctor::DoctorArgs),
     /// Print a shell completion script.
     #[command(after_help = "Example:\n  regkit completions bash > /etc/bash_completion.d/regkit")]
     Completions {
@@ -66,6 +69,7 @@ pub fn main() -> i32 {
         Command::K8s(cmd) => k8s::run(cmd),
         Command::Render(args) => render::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Doctor(args) => doctor::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "regkit", &mut std::io::stdout());

@@ -1,0 +1,139 @@
+//! The scheme mix-ups: plain HTTP where a client expects TLS, and the three ways a TLS server
+//! answers a plain HTTP client (Go's 400, rustls's alert record, OpenSSL's hang-up).
+
+use std::fs;
+use std::process::{Command, Stdio};
+
+use super::{OpensslCa, doctor, finding, skopeo_error, start_registry, text, tools};
+use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
+
+#[test]
+fn plain_http_where_tls_was_expected() {
+    if !tools() {
+        return;
+    }
+    let ws = Workspace::new();
+    let reg = start_registry(&ws, None, &[]);
+    let url = format!("https://127.0.0.1:{}", reg.port);
+    let report = doctor(&ws, &url, &[], 1);
+    let f = finding(&report, "tls.handshake");
+    assert_eq!(f["status"], "fail");
+    let expected = format!(
+        "Get \"https://127.0.0.1:{}/v2/\": http: server gave HTTP response to HTTPS client",
+        reg.port
+    );
+    assert_eq!(text(f, "client_message"), expected);
+    assert!(text(f, "fix").contains("regkit certs site --san 127.0.0.1"), "{f:#}");
+    assert!(
+        text(f, "fix").contains(&format!("regkit doctor http://127.0.0.1:{}", reg.port)),
+        "{f:#}"
+    );
+    assert!(f["details"][0].as_str().unwrap().contains("127.0.0.0/8"), "{f:#}");
+    assert_eq!(report["ok"], false);
+    // A real Go client prints exactly that.
+    let empty = ws.join("empty-certs");
+    fs::create_dir_all(&empty).unwrap();
+    let err = skopeo_error(&ws, reg.port, &empty);
+    assert!(err.contains(&expected.replace('"', "\\\"")), "skopeo said: {err}");
+    // The same registry over http:// is fine, with a warning about plain HTTP.
+    let report = doctor(&ws, &format!("http://127.0.0.1:{}", reg.port), &[], 0);
+    assert_eq!(finding(&report, "http.scheme")["status"], "warn");
+    assert_eq!(finding(&report, "http.v2")["status"], "ok");
+    assert_eq!(
+        finding(&report, "http.api_version")["summary"],
+        "Docker-Distribution-API-Version: registry/2.0"
+    );
+}
+
+#[test]
+fn tls_where_plain_http_was_expected() {
+    if !tools() {
+        return;
+    }
+    let ws = Workspace::new();
+    let ca = OpensslCa::new(&ws, "pki", "Doctor Test CA");
+    let site = ca.site("site", "IP:127.0.0.1", None);
+    let reg = start_registry(&ws, Some(&site), &[]);
+    let report = doctor(&ws, &format!("http://127.0.0.1:{}", reg.port), &[], 1);
+    let f = finding(&report, "http.scheme");
+    assert_eq!(f["status"], "fail");
+    assert_eq!(
+        text(f, "client_message"),
+        "error parsing HTTP 400 response body: invalid character 'C' looking for beginning of \
+         value: \"Client sent an HTTP request to an HTTPS server.\\n\""
+    );
+    assert!(
+        text(f, "fix").contains(&format!("regkit doctor https://127.0.0.1:{}", reg.port)),
+        "{f:#}"
+    );
+    // A TLS server that just hangs up on plain HTTP (OpenSSL's s_server) is recognised by a
+    // follow-up handshake.
+    let port = free_port();
+    let mut s_server = Command::new("openssl");
+    s_server
+        .args(["s_server", "-quiet", "-accept", &format!("127.0.0.1:{port}"), "-cert"])
+        .arg(&site.0)
+        .arg("-key")
+        .arg(&site.1)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _server = KillOnDrop(s_server.spawn().unwrap());
+    wait_for_port(&format!("127.0.0.1:{port}"));
+    let report = doctor(&ws, &format!("http://127.0.0.1:{port}"), &[], 1);
+    let f = finding(&report, "http.scheme");
+    assert_eq!(text(f, "client_message"), format!("Get \"http://127.0.0.1:{port}/v2/\": EOF"));
+    assert!(text(f, "summary").contains("it speaks TLS"), "{f:#}");
+}
+
+#[test]
+fn tls_alert_where_plain_http_was_expected() {
+    // rustls, the TLS stack of regkit's own server, answers a plain HTTP request with a TLS
+    // alert record, which Go's HTTP client reports as a malformed HTTP response.
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    if !require_tool("openssl") {
+        return;
+    }
+    let ws = Workspace::new();
+    let ca = OpensslCa::new(&ws, "pki", "Doctor Test CA");
+    let (crt, key) = ca.site("site", "IP:127.0.0.1", None);
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(&crt).unwrap().map(Result::unwrap).collect();
+    let key = PrivateKeyDer::from_pem_file(&key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (mut sock, _) = listener.accept().unwrap();
+        let mut tls = rustls::ServerConnection::new(config).unwrap();
+        while tls.read_tls(&mut sock).unwrap() > 0 {
+            if tls.process_new_packets().is_err() {
+                let _ = tls.write_tls(&mut sock);
+                break;
+            }
+        }
+    });
+    let report = doctor(&ws, &format!("http://127.0.0.1:{port}"), &[], 1);
+    server.join().unwrap();
+    let f = finding(&report, "http.scheme");
+    assert_eq!(f["status"], "fail");
+    assert!(text(f, "summary").contains("TLS alert"), "{f:#}");
+    // Alert record, TLS 1.2, length 2, fatal, decode_error (0x32 = '2', so Go prints it as is).
+    assert_eq!(
+        text(f, "client_message"),
+        format!(
+            "Get \"http://127.0.0.1:{port}/v2/\": net/http: HTTP/1.x transport connection broken: \
+             malformed HTTP response \"\\x15\\x03\\x03\\x00\\x02\\x022\""
+        )
+    );
+    assert_eq!(f["details"][1], "TLS alert: fatal decode_error");
+}
