@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 pub mod certs;
 pub mod htpasswd;
+pub mod init;
 pub mod k8s;
 pub mod output;
 pub mod password;
@@ -39,6 +40,8 @@ enum Command {
     /// Write Kubernetes manifests: pull secrets, TLS and CA secrets, service accounts.
     #[command(subcommand)]
     K8s(k8s::Command),
+    /// Create a deployment folder: certificates, users, config.yml, docker-compose, k8s/, trust.
+    Init(init::InitArgs),
     /// Regenerate a deployment folder's config.yml, docker-compose.yml and k8s/ from regkit.yaml.
     Render(render::RenderArgs),
     /// Print a shell completion script.
@@ -58,6 +61,7 @@ pub fn main() -> i32 {
         Command::Trust(cmd) => trust::run(cmd),
         Command::Htpasswd(cmd) => htpasswd::run(cmd),
         Command::K8s(cmd) => k8s::run(cmd),
+        Command::Init(args) => init::run(args),
         Command::Render(args) => render::run(args),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
