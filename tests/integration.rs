@@ -5,5 +5,6 @@ mod cli_pki;
 mod deploy;
 mod harness;
 mod htpasswd;
+mod init;
 mod k8s_secret;
 mod trust;
