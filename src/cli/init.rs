@@ -353,9 +353,10 @@ fn summary(dir: &Path, r: &InitReport, user: &str) {
     for p in &r.removed {
         output::note(&format!("  removed   {} (no longer generated)", p.display()));
     }
-    let cd = dir.display();
+    let cd =
+        if dir == Path::new(".") { String::new() } else { format!("cd {} && ", dir.display()) };
     output::note("Next steps (README.md explains every file):");
-    output::note(&format!("  1. Start it:     cd {cd} && docker-compose up -d"));
+    output::note(&format!("  1. Start it:     {cd}docker-compose up -d"));
     output::note("     (or with Debian's docker-registry: the command is in README.md)");
     output::note(&format!(
         "  2. Trust the CA: copy {} to every node, there run\n       \
