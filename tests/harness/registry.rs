@@ -20,17 +20,29 @@ impl Reference {
     /// Starts `docker-registry serve config` with `env` (plus `REGISTRY_HTTP_ADDR`) and
     /// waits until it accepts connections.
     pub fn start(ws: &Workspace, config: &Path, env: &[(&str, OsString)]) -> Reference {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let log = ws.join("registry.log");
         let mut cmd = std::process::Command::new("docker-registry");
         cmd.arg("serve").arg(config).current_dir(ws.path());
-        cmd.env("REGISTRY_HTTP_ADDR", &addr);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::spawn(ws, cmd)
+    }
+
+    /// Runs the shell command `script` (which must end up running the registry) in `cwd`
+    /// through `sh -c 'exec ...'`, so the handle kills the registry itself.
+    pub fn start_shell(ws: &Workspace, cwd: &Path, script: &str) -> Reference {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.arg("-c").arg(format!("exec {script}")).current_dir(cwd);
+        Self::spawn(ws, cmd)
+    }
+
+    fn spawn(ws: &Workspace, mut cmd: std::process::Command) -> Reference {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log = ws.join("registry.log");
+        cmd.env("REGISTRY_HTTP_ADDR", &addr);
         cmd.stdout(std::process::Stdio::null());
         cmd.stderr(fs::File::create(&log).unwrap());
-        let child = KillOnDrop(cmd.spawn().expect("docker-registry starts"));
+        let child = KillOnDrop(cmd.spawn().expect("the registry starts"));
         wait_for_port(&addr);
         Reference { addr, log, _child: child }
     }
