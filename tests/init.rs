@@ -284,7 +284,11 @@ fn bad_input_fails_naming_the_flag_and_leaves_nothing() {
         (&["--user", "a", "--password-stdin"], "pw\n", "pass --host NAME and/or --ip ADDR"),
         (&["--host", "r.example.com", "--password-stdin"], "pw\n", "pass --user NAME"),
         (&["--host", "r.example.com", "--user", "a"], "", "pass --password-stdin"),
-        (&["--host", "r.example.com", "--user", "a", "--password-stdin"], "\n", "no password"),
+        (
+            &["--host", "r.example.com", "--user", "a", "--password-stdin"],
+            "\n",
+            "the password for a is empty",
+        ),
     ];
     for (args, stdin, expected) in missing {
         let ws = Workspace::new();

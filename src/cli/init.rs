@@ -157,11 +157,7 @@ pub fn run(mut args: InitArgs) -> anyhow::Result<Status> {
     let (password, generated) = if args.generate_password {
         (generate_password(), true)
     } else if args.password_stdin {
-        let pw = password::read(password::Source::Stdin, "", false)?;
-        if pw.is_empty() {
-            bail!("--password-stdin: standard input held no password (an empty first line)");
-        }
-        (pw, false)
+        (password::read(password::Source::Stdin, "", false)?, false)
     } else if interactive {
         (password::read(password::Source::Prompt, &format!("password for {user}"), true)?, false)
     } else {
@@ -170,6 +166,12 @@ pub fn run(mut args: InitArgs) -> anyhow::Result<Status> {
              --generate-password"
         );
     };
+    if password.is_empty() {
+        bail!(
+            "the password for {user} is empty{}",
+            if args.password_stdin { " (the first line of standard input)" } else { "" }
+        );
+    }
     let opts = InitOptions {
         dir: args.dir.clone(),
         descriptor: desc,
