@@ -2,7 +2,7 @@
 //!
 //! The module tree is a map of the product: one module per CLI area, plus the registry.
 //! - [`pki`]: certificate authority, site and client certificates, inspection, verification.
-//! - [`deploy`]: deployment folders: the `regkit.yaml` descriptor, templates, `render`.
+//! - [`deploy`]: deployment folders: `init`, the `regkit.yaml` descriptor, templates, `render`.
 //! - [`files`]: atomic writes and private-key file modes, shared by every area that writes.
 //! - [`htpasswd`]: bcrypt password files compatible with Apache's `htpasswd -B`.
 //! - [`trust`]: the CA on nodes: Docker, containerd, Podman/CRI-O, k3s, system store; bundles.

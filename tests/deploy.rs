@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use regkit::deploy::descriptor::{self, Descriptor, Driver, Proxy, S3};
 use regkit::deploy::escape;
 
-use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
+use crate::harness::{Workspace, image, registry, require_tool, snapshot};
 
 /// Strings built to break naive YAML templating.
 const HOSTILE: &[&str] = &[
@@ -286,8 +286,7 @@ fn compose_file_is_accepted_by_docker_compose() {
 
 #[test]
 fn k8s_manifests_validate_and_kustomize_builds() {
-    if !require_tool("kubectl") || !require_tool("kubernetes-validate") || !require_tool("openssl")
-    {
+    if !require_tool("kubectl") || !require_tool("kubernetes-validate") {
         return;
     }
     for d in [Descriptor::new(vec!["registry.example.com".into()]), rich_descriptor()] {
@@ -320,11 +319,11 @@ fn k8s_manifests_validate_and_kustomize_builds() {
 }
 
 /// The proof: the rendered config.yml runs Debian's docker-registry (distribution 2.8) with
-/// openssl-made certificates and an `htpasswd -B` file, and skopeo pushes an image to it and
+/// regkit-made certificates and an `htpasswd -B` file, and skopeo pushes an image to it and
 /// pulls it back, verifying TLS against the CA and authenticating with the user.
 #[test]
 fn reference_registry_runs_the_rendered_config() {
-    for tool in ["docker-registry", "skopeo", "buildah", "openssl", "htpasswd"] {
+    for tool in ["docker-registry", "skopeo", "buildah", "htpasswd"] {
         if !require_tool(tool) {
             return;
         }
@@ -334,53 +333,42 @@ fn reference_registry_runs_the_rendered_config() {
     d.users = vec!["admin".into()];
     let ws = deployment(&d);
     stand_in_secrets(&ws, &d);
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
     let secret = fs::read_to_string(ws.join("auth/http-secret.env")).unwrap();
     let secret = secret.trim().strip_prefix("REGISTRY_HTTP_SECRET=").unwrap().to_string();
-    let mut server = ws.tool("docker-registry");
-    server.cmd.args(["serve", "config.yml"]);
-    server.cmd.env("REGISTRY_HTTP_ADDR", &addr);
-    server.cmd.env("REGISTRY_HTTP_SECRET", secret);
-    server.cmd.env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", ws.join("data"));
-    server.cmd.env("REGISTRY_HTTP_TLS_CERTIFICATE", ws.join("pki/site.crt"));
-    server.cmd.env("REGISTRY_HTTP_TLS_KEY", ws.join("pki/site.key"));
-    server.cmd.env("REGISTRY_AUTH_HTPASSWD_PATH", ws.join("auth/htpasswd"));
-    server.cmd.stdout(std::process::Stdio::null());
-    server.cmd.stderr(fs::File::create(ws.join("registry.log")).unwrap());
-    let _server = KillOnDrop(server.cmd.spawn().expect("docker-registry starts"));
-    wait_for_port(&addr);
+    let env = [
+        ("REGISTRY_HTTP_SECRET", secret.into()),
+        ("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", ws.join("data").into()),
+        ("REGISTRY_HTTP_TLS_CERTIFICATE", ws.join("pki/site.crt").into()),
+        ("REGISTRY_HTTP_TLS_KEY", ws.join("pki/site.key").into()),
+        ("REGISTRY_AUTH_HTPASSWD_PATH", ws.join("auth/htpasswd").into()),
+    ];
+    let server = registry::Reference::start(&ws, &ws.join("config.yml"), &env);
+    let addr = &server.addr;
 
     // skopeo's cert dir holds the CA as ca.crt.
     fs::create_dir_all(ws.join("certs")).unwrap();
     fs::copy(ws.join("pki/ca.crt"), ws.join("certs/ca.crt")).unwrap();
-    let oci = build_image(&ws);
+    let certs = ws.join("certs");
+    let oci = image::build(&ws);
+    let src = format!("oci:{}:v1", oci.display());
     let remote = format!("docker://{addr}/regkit-test/img:v1");
-    let push = |creds: &str| {
-        ws.tool("skopeo")
-            .args(["copy", "--dest-cert-dir", "certs", "--dest-creds", creds])
-            .arg(format!("oci:{}:v1", oci.display()))
-            .arg(&remote)
-            .run()
-    };
-    let wrong = push("admin:wrong");
+    let wrong = registry::skopeo_copy(&ws, &src, &remote, &certs, Some("admin:wrong"), true);
     assert_ne!(wrong.code, Some(0), "a wrong password must be refused\n{wrong}");
-    let ok = push("admin:s3cret-pw");
-    assert_eq!(ok.code, Some(0), "push failed\n{ok}\n{}", log(&ws));
-    let untrusted = ws
-        .tool("skopeo")
-        .args(["inspect", "--cert-dir", "pki", "--creds", "admin:s3cret-pw", &remote])
-        .run();
-    assert_ne!(untrusted.code, Some(0), "TLS must verify against the CA only\n{untrusted}");
+    let ok = registry::skopeo_copy(&ws, &src, &remote, &certs, Some("admin:s3cret-pw"), true);
+    assert_eq!(ok.code, Some(0), "push failed\n{ok}\n{}", server.log());
+    fs::create_dir_all(ws.join("no-ca")).unwrap();
+    ws.tool("skopeo")
+        .args(["inspect", "--cert-dir", "no-ca", "--creds", "admin:s3cret-pw", &remote])
+        .fails()
+        .stderr_has("certificate signed by unknown authority");
 
     let back = ws.join("pulled");
-    ws.tool("skopeo")
-        .args(["copy", "--src-cert-dir", "certs", "--src-creds", "admin:s3cret-pw", &remote])
-        .arg(format!("oci:{}:v1", back.display()))
-        .ok();
-    assert_eq!(manifest_digest(&oci), manifest_digest(&back), "pulled image differs");
+    let dest = format!("oci:{}:v1", back.display());
+    let pulled = registry::skopeo_copy(&ws, &remote, &dest, &certs, Some("admin:s3cret-pw"), false);
+    assert_eq!(pulled.code, Some(0), "pull failed\n{pulled}");
+    assert_eq!(image::manifest_digest(&oci), image::manifest_digest(&back), "pulled image differs");
     // The rendered storage.delete.enabled: true is in force.
-    let digest = manifest_digest(&oci);
+    let digest = image::manifest_digest(&oci);
     ws.tool("skopeo")
         .args(["delete", "--cert-dir", "certs", "--creds", "admin:s3cret-pw"])
         .arg(format!("docker://{addr}/regkit-test/img@{digest}"))
@@ -432,45 +420,16 @@ fn deployment(d: &Descriptor) -> Workspace {
     ws
 }
 
-/// What `regkit init` will write besides the generated files, made here with openssl,
-/// htpasswd and kubectl: CA and site certificate, htpasswd, the http secret, secret manifests.
+/// What `regkit init` writes besides the generated files, made here separately: CA and site
+/// certificate with `regkit certs`, and htpasswd and the secret manifests with Apache's
+/// htpasswd and kubectl, so the rendered files are checked against other tools' output.
 fn stand_in_secrets(ws: &Workspace, d: &Descriptor) {
     fs::create_dir_all(ws.join("pki")).unwrap();
     fs::create_dir_all(ws.join("auth")).unwrap();
-    let sans: Vec<String> = d
-        .hosts
-        .iter()
-        .map(|h| format!("DNS:{h}"))
-        .chain(d.ips.iter().map(|ip| format!("IP:{ip}")))
-        .collect();
-    let ext = format!(
-        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth\nsubjectAltName={}\n",
-        sans.join(",")
-    );
-    fs::write(ws.join("pki/site.ext"), ext).unwrap();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    ws.tool("openssl")
-        .args(["req", "-x509"])
-        .args(ec)
-        .args(["-keyout", "pki/ca.key", "-out", "pki/ca.crt", "-days", "2", "-subj", "/CN=test CA"])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=keyCertSign"])
-        .ok();
-    ws.tool("openssl")
-        .arg("req")
-        .args(ec)
-        .args(["-keyout", "pki/site.key", "-out", "pki/site.csr", "-subj", "/CN=registry"])
-        .ok();
-    ws.tool("openssl")
-        .args(["x509", "-req", "-in", "pki/site.csr", "-CA", "pki/ca.crt", "-CAkey", "pki/ca.key"])
-        .args(["-CAcreateserial", "-days", "2", "-out", "pki/site.crt", "-extfile", "pki/site.ext"])
-        .ok();
-    regkit::files::write_atomic(
-        &ws.join("pki/site.key"),
-        &fs::read(ws.join("pki/site.key")).unwrap(),
-        regkit::files::MODE_PRIVATE,
-    )
-    .unwrap();
+    let sans: Vec<String> =
+        d.hosts.iter().cloned().chain(d.ips.iter().map(ToString::to_string)).collect();
+    ws.regkit().args(["certs", "ca", "--cn", "test CA"]).ok();
+    ws.regkit().args(["certs", "site", "--san", &sans.join(",")]).ok();
     ws.tool("htpasswd").args(["-Bbc", "auth/htpasswd", "admin", "s3cret-pw"]).ok();
     let env = regkit::deploy::http_secret_env_file("0123456789abcdef");
     fs::write(ws.join(&d.http_secret_file), env).unwrap();
@@ -493,48 +452,6 @@ fn stand_in_secrets(ws: &Workspace, d: &Descriptor) {
     let server = format!("--docker-server={}", d.registry_address());
     let pull = ["docker-registry", &names.secret_pull, &server, "--docker-username=admin"];
     secret(&[&pull[..], &["--docker-password=s3cret-pw"]].concat(), "secret-pull.yaml");
-}
-
-/// Builds a one-file image with buildah and exports it as an OCI layout.
-fn build_image(ws: &Workspace) -> PathBuf {
-    fs::write(ws.join("hello.txt"), format!("hello from {}\n", ws.path().display())).unwrap();
-    let tag = format!("localhost/regkit-deploy-test/img-{}:v1", std::process::id());
-    let c = ws.tool("buildah").args(["from", "scratch"]).ok().stdout.trim().to_string();
-    ws.tool("buildah").args(["copy", &c, "hello.txt", "/hello.txt"]).ok();
-    ws.tool("buildah").args(["commit", "-q", &c, &tag]).ok();
-    ws.tool("buildah").args(["rm", &c]).ok();
-    let oci = ws.join("oci");
-    ws.tool("buildah").args(["push", "-q", &tag]).arg(format!("oci:{}:v1", oci.display())).ok();
-    ws.tool("buildah").args(["rmi", &tag]).ok();
-    oci
-}
-
-fn manifest_digest(oci: &Path) -> String {
-    let index: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(oci.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"].as_str().unwrap().to_string()
-}
-
-fn log(ws: &Workspace) -> String {
-    fs::read_to_string(ws.join("registry.log")).unwrap_or_default()
-}
-
-/// Path (relative) -> contents of every file under `dir`.
-fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 /// A python3 that has PyYAML (the system one, which docker-compose runs on), if any.

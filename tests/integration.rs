@@ -6,6 +6,7 @@ mod deploy;
 mod doctor;
 mod harness;
 mod htpasswd;
+mod init;
 mod k8s_secret;
 mod registry_serve;
 mod trust;

@@ -6,46 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
+use crate::harness::pki::{self, Pki};
+use crate::harness::{Workspace, image, registry, require_tool};
 
-/// The test PKI: a CA and a site certificate for 127.0.0.1/localhost signed by it. Made with
-/// the openssl CLI for now; one place to switch to `regkit certs` later.
-struct Pki {
-    ca: PathBuf,
-    site_cert: PathBuf,
-    site_key: PathBuf,
-}
-
+/// The test PKI, made with `regkit certs`: a CA named `regkit test CA <name>` and a site
+/// certificate for 127.0.0.1 and localhost signed by it.
 fn make_pki(ws: &Workspace, name: &str) -> Pki {
-    let dir = ws.join(name);
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    ws.tool("openssl")
-        .args(["req", "-x509"])
-        .args(ec)
-        .args(["-keyout", &p("ca.key"), "-out", &p("ca.crt"), "-days", "2"])
-        .args(["-subj", &format!("/CN=regkit test CA {name}")])
-        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-        .ok();
-    ws.tool("openssl")
-        .arg("req")
-        .args(ec)
-        .args(["-keyout", &p("site.key"), "-out", &p("site.csr"), "-subj", "/CN=localhost"])
-        .ok();
-    std::fs::write(
-        dir.join("site.ext"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n\
-         extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature\n",
-    )
-    .unwrap();
-    ws.tool("openssl")
-        .args(["x509", "-req", "-in", &p("site.csr"), "-CA", &p("ca.crt")])
-        .args(["-CAkey", &p("ca.key"), "-CAcreateserial", "-days", "2", "-out", &p("site.crt")])
-        .args(["-extfile", &p("site.ext")])
-        .ok();
-    Pki { ca: dir.join("ca.crt"), site_cert: dir.join("site.crt"), site_key: dir.join("site.key") }
+    pki::make(ws, name, "127.0.0.1,localhost")
 }
 
 /// Every entry under `root`: relative path -> (is a directory, mode, contents as text).
@@ -102,43 +69,30 @@ fn mkdir(p: PathBuf) -> PathBuf {
 
 #[test]
 fn skopeo_pulls_over_tls_with_the_installed_cert_dir() {
-    for t in ["openssl", "skopeo", "buildah", "docker-registry"] {
+    for t in ["skopeo", "buildah", "docker-registry"] {
         if !require_tool(t) {
             return;
         }
     }
     let ws = Workspace::new();
     let pki = make_pki(&ws, "pki");
-    let port = free_port();
-    let registry = format!("127.0.0.1:{port}");
     std::fs::write(
         ws.join("config.yml"),
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: {registry}\n  tls:\n    certificate: {}\n    key: {}\n",
-            ws.join("data").display(),
-            pki.site_cert.display(),
-            pki.site_key.display()
-        ),
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: data\n\
+         http:\n  addr: 127.0.0.1:5000\n",
     )
     .unwrap();
-    let server = std::process::Command::new("docker-registry")
-        .args(["serve", ws.join("config.yml").to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(ws.join("registry.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let _server = KillOnDrop(server);
-    wait_for_port(&registry);
+    let env = [
+        ("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", ws.join("data").into()),
+        ("REGISTRY_HTTP_TLS_CERTIFICATE", pki.site_cert.clone().into()),
+        ("REGISTRY_HTTP_TLS_KEY", pki.site_key.clone().into()),
+    ];
+    let server = registry::Reference::start(&ws, &ws.join("config.yml"), &env);
+    let registry = server.addr.clone();
 
     // A one-file image in an OCI layout, built without touching the host's image store.
-    std::fs::write(ws.join("hello.txt"), "trusted\n").unwrap();
-    let store = ["--root", "storage", "--runroot", "run", "--storage-driver", "vfs"];
-    let c = ws.tool("buildah").args(store).args(["from", "scratch"]).ok().stdout.trim().to_string();
-    ws.tool("buildah").args(store).args(["copy", &c, "hello.txt", "/hello.txt"]).ok();
-    ws.tool("buildah").args(store).args(["commit", &c, "localhost/trust/img:v1"]).ok();
-    ws.tool("buildah").args(store).args(["push", "localhost/trust/img:v1", "oci:img:v1"]).ok();
-    ws.tool("buildah").args(store).args(["rm", &c]).ok();
+    let oci = image::build(&ws);
+    let src = format!("oci:{}:v1", oci.display());
 
     let stage = mkdir(ws.join("stage"));
     install(&ws, &pki.ca, &registry, &stage);
@@ -151,15 +105,11 @@ fn skopeo_pulls_over_tls_with_the_installed_cert_dir() {
     ws.tool("skopeo")
         .args(["copy", "--dest-cert-dir"])
         .arg(&empty)
-        .args(["oci:img:v1", &dest])
+        .args([&src, &dest])
         .fails()
         .stderr_has("certificate signed by unknown authority");
 
-    ws.tool("skopeo")
-        .args(["copy", "--dest-cert-dir"])
-        .arg(&cert_dir)
-        .args(["oci:img:v1", &dest])
-        .ok();
+    ws.tool("skopeo").args(["copy", "--dest-cert-dir"]).arg(&cert_dir).args([&src, &dest]).ok();
     ws.tool("skopeo")
         .args(["copy", "--src-cert-dir"])
         .arg(&cert_dir)
@@ -237,7 +187,7 @@ fn hosts_toml_has_what_containerd_reads_and_443_drops_the_port() {
 
 #[test]
 fn bundle_install_sh_builds_the_same_tree_and_is_idempotent() {
-    if !require_tool("openssl") || !require_tool("shellcheck") {
+    if !require_tool("shellcheck") {
         return;
     }
     let ws = Workspace::new();
@@ -325,9 +275,6 @@ fn bundle_install_sh_builds_the_same_tree_and_is_idempotent() {
 
 #[test]
 fn uninstall_removes_exactly_what_install_wrote() {
-    if !require_tool("openssl") {
-        return;
-    }
     let ws = Workspace::new();
     let pki = make_pki(&ws, "pki");
     let registry = "10.0.0.7:5000";
@@ -397,9 +344,6 @@ fn uninstall_removes_exactly_what_install_wrote() {
 
 #[test]
 fn install_is_idempotent_and_refuses_what_it_did_not_write() {
-    if !require_tool("openssl") {
-        return;
-    }
     let ws = Workspace::new();
     let pki = make_pki(&ws, "pki");
     let registry = "reg.example.com:5000";
@@ -456,9 +400,6 @@ fn install_is_idempotent_and_refuses_what_it_did_not_write() {
 
 #[test]
 fn bad_inputs_fail_with_one_clear_line() {
-    if !require_tool("openssl") {
-        return;
-    }
     let ws = Workspace::new();
     let pki = make_pki(&ws, "pki");
     let root = mkdir(ws.join("root"));

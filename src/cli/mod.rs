@@ -8,6 +8,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 pub mod certs;
 pub mod doctor;
 pub mod htpasswd;
+pub mod init;
 pub mod k8s;
 pub mod output;
 pub mod password;
@@ -41,6 +42,8 @@ enum Command {
     /// Write Kubernetes manifests: pull secrets, TLS and CA secrets, service accounts.
     #[command(subcommand)]
     K8s(k8s::Command),
+    /// Create a deployment folder: certificates, users, config.yml, docker-compose, k8s/, trust.
+    Init(init::InitArgs),
     /// Regenerate a deployment folder's config.yml, docker-compose.yml and k8s/ from regkit.yaml.
     Render(render::RenderArgs),
     /// Run the registry (OCI distribution / Docker Registry V2) with TLS and htpasswd auth.
@@ -67,6 +70,7 @@ pub fn main() -> i32 {
         Command::Trust(cmd) => trust::run(cmd),
         Command::Htpasswd(cmd) => htpasswd::run(cmd),
         Command::K8s(cmd) => k8s::run(cmd),
+        Command::Init(args) => init::run(args),
         Command::Render(args) => render::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Doctor(args) => doctor::run(args),

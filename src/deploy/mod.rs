@@ -18,10 +18,13 @@
 //! ```
 //!
 //! Dependencies run one way: `render` calls `descriptor` (parse, via `located` and
-//! `validate`) and the renderer, which uses `escape`; nothing here writes keys or secrets.
+//! `validate`) and the renderer, which uses `escape`; nothing in render writes keys or
+//! secrets. [`init`] sits on top: it calls `pki`, `htpasswd`, `k8s` and `trust` for the
+//! keys, users, secrets and trust bundle, and the renderer for everything else.
 
 pub mod descriptor;
 pub mod escape;
+pub mod init;
 pub mod located;
 mod render;
 pub mod validate;
@@ -32,6 +35,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 pub use descriptor::Descriptor;
+pub use init::{InitOptions, InitReport, init};
 pub use render::{all_generated_paths, render_all};
 
 /// Errors from deployment descriptors and rendering.
@@ -66,6 +70,35 @@ pub enum Error {
     /// Reading or writing a file failed.
     #[error(transparent)]
     File(#[from] crate::files::Error),
+    /// `init` found a deployment in the folder and was not asked to replace it.
+    #[error("{} is already a deployment (pass --force to regenerate it)", dir.display())]
+    AlreadyInitialised {
+        /// The deployment folder.
+        dir: PathBuf,
+    },
+    /// The CA in the folder cannot be reused.
+    #[error("cannot reuse the CA in {}: {reason} (pass --force to replace it)", dir.display())]
+    CaUnusable {
+        /// The folder holding `ca.crt` and `ca.key`.
+        dir: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A value given to `init` is not usable.
+    #[error("{0}")]
+    Invalid(String),
+    /// Issuing certificates failed.
+    #[error(transparent)]
+    Pki(#[from] crate::pki::Error),
+    /// Writing the htpasswd file failed.
+    #[error(transparent)]
+    Htpasswd(#[from] crate::htpasswd::Error),
+    /// Building a Kubernetes Secret failed.
+    #[error(transparent)]
+    K8s(#[from] crate::k8s::Error),
+    /// Building the trust bundle failed.
+    #[error(transparent)]
+    Trust(#[from] crate::trust::Error),
 }
 
 fn descriptor_message(path: &Path, line: Option<u64>, key: Option<&str>, message: &str) -> String {
@@ -113,6 +146,8 @@ pub mod layout {
     pub const AUTH_DIR: &str = "auth";
     /// Client trust bundle.
     pub const TRUST_DIR: &str = "trust";
+    /// The node trust bundle inside [`TRUST_DIR`] (`regkit trust bundle`'s default name).
+    pub const TRUST_BUNDLE: &str = "node-trust.tar.gz";
     /// docker-compose's image storage (filesystem driver).
     pub const DATA_DIR: &str = "data";
 }

@@ -4,6 +4,11 @@
 
 #![allow(dead_code)]
 
+pub mod image;
+pub mod pki;
+pub mod registry;
+pub mod terminal;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -184,4 +189,22 @@ pub fn wait_for_port(addr: &str) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     panic!("nothing listening on {addr} after 20 s");
+}
+
+/// Path (relative) -> contents of every file under `dir`.
+pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = std::collections::BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
 }

@@ -1,0 +1,33 @@
+//! A one-file test image built with buildah into an OCI layout, in a buildah store private to
+//! the workspace (vfs driver), so tests never touch the host's image store.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::Workspace;
+
+/// Builds an image holding `/hello.txt` and returns its OCI layout folder (tag `v1`).
+pub fn build(ws: &Workspace) -> PathBuf {
+    fs::write(ws.join("hello.txt"), format!("hello from {}\n", ws.path().display())).unwrap();
+    let store =
+        ["--root", "buildah-storage", "--runroot", "buildah-run", "--storage-driver", "vfs"];
+    let tag = "localhost/regkit-test/img:v1";
+    let c = ws.tool("buildah").args(store).args(["from", "scratch"]).ok().stdout.trim().to_string();
+    ws.tool("buildah").args(store).args(["copy", &c, "hello.txt", "/hello.txt"]).ok();
+    ws.tool("buildah").args(store).args(["commit", "-q", &c, tag]).ok();
+    ws.tool("buildah").args(store).args(["rm", &c]).ok();
+    let oci = ws.join("oci");
+    ws.tool("buildah")
+        .args(store)
+        .args(["push", "-q", tag])
+        .arg(format!("oci:{}:v1", oci.display()))
+        .ok();
+    oci
+}
+
+/// The manifest digest recorded in an OCI layout's index.
+pub fn manifest_digest(oci: &Path) -> String {
+    let index: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(oci.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
