@@ -2,3 +2,4 @@
 //! suite links once. Each module tests one area through the real binary and real tools.
 
 mod harness;
+mod registry_api;
