@@ -1,1 +1,258 @@
-//! Real clients against the router served over plain HTTP on 127.0.0.1 (filled in below).
+//! Real clients against `router()` served over plain HTTP on 127.0.0.1: an image built with
+//! buildah, pushed and pulled with skopeo (byte-identical), inspected, listed and deleted;
+//! and layout compatibility with the reference registry (`docker-registry`, distribution
+//! 2.8) in both directions on one root directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use regkit::registry::storage::StorageOptions;
+use regkit::registry::{AppState, RegistryOptions, router};
+use serde_json::Value;
+
+use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
+
+/// The router on a background runtime; dropping it stops the server.
+struct Served {
+    addr: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn serve(root: &Path) -> Served {
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let options = RegistryOptions { delete_enabled: true, ..Default::default() };
+    let app = router(AppState::filesystem(StorageOptions::new(root), options));
+    rt.spawn(async move { axum::serve(listener, app).await });
+    Served { addr, _rt: rt }
+}
+
+/// Runs a tool and returns its stdout, failing the test with everything on error.
+fn run(ws: &Workspace, program: &str, args: &[&str]) -> String {
+    ws.tool(program).args(args).ok().stdout
+}
+
+fn skopeo(ws: &Workspace, args: &[&str]) -> String {
+    let mut all = vec!["--insecure-policy"];
+    all.extend_from_slice(args);
+    run(ws, "skopeo", &all)
+}
+
+fn tools_present() -> bool {
+    // Evaluate every requirement so CI reports each missing tool.
+    [require_tool("skopeo"), require_tool("buildah")].iter().all(|&ok| ok)
+}
+
+/// Builds a two-file image with buildah in private storage and writes it as an OCI layout.
+fn build_image(ws: &Workspace) -> PathBuf {
+    let ctx = ws.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("hello.txt"), "hello from regkit\n").unwrap();
+    // 3 MiB of varied bytes, so the layer is streamed in many chunks.
+    let mut x = 0x9e37_79b9_u32;
+    let big: Vec<u8> = (0..3 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    std::fs::write(ctx.join("big.bin"), big).unwrap();
+    let root = ws.join("buildah/root");
+    let runroot = ws.join("buildah/run");
+    let (root, runroot) = (root.to_str().unwrap(), runroot.to_str().unwrap());
+    let b = |args: &[&str]| {
+        let mut all = vec!["--root", root, "--runroot", runroot, "--storage-driver", "vfs"];
+        all.extend_from_slice(args);
+        run(ws, "buildah", &all).trim().to_string()
+    };
+    let c = b(&["from", "scratch"]);
+    b(&["copy", &c, ctx.join("hello.txt").to_str().unwrap(), "/hello.txt"]);
+    b(&["copy", &c, ctx.join("big.bin").to_str().unwrap(), "/big.bin"]);
+    b(&["commit", "-q", &c, "localhost/regkit-test/img:v1"]);
+    let oci = ws.join("oci");
+    b(&["push", "-q", "localhost/regkit-test/img:v1", &format!("oci:{}:v1", oci.display())]);
+    oci
+}
+
+/// Digest of the first manifest in an OCI layout's index.
+fn layout_manifest(dir: &Path) -> String {
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
+
+/// Every blob of an OCI layout by file name.
+fn layout_blobs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+/// Pulls `image` into a fresh OCI layout and asserts it is byte-identical to `src`.
+fn pull_and_compare(ws: &Workspace, image: &str, src: &Path, out: &str) {
+    let out = ws.join(out);
+    skopeo(
+        ws,
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{image}"),
+            &format!("oci:{}:v1", out.display()),
+        ],
+    );
+    assert_eq!(layout_manifest(&out), layout_manifest(src), "pulled manifest differs");
+    assert_eq!(layout_blobs(&out), layout_blobs(src), "pulled blobs differ");
+}
+
+fn tags(ws: &Workspace, repo: &str) -> Vec<String> {
+    let out = skopeo(ws, &["list-tags", "--tls-verify=false", &format!("docker://{repo}")]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let mut t: Vec<String> =
+        v["Tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string()).collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn skopeo_push_pull_inspect_list_delete() {
+    if !tools_present() {
+        return;
+    }
+    let ws = Workspace::new();
+    let oci = build_image(&ws);
+    let src = format!("oci:{}:v1", oci.display());
+    let root = ws.join("registry");
+    let server = serve(&root);
+    let repo = format!("{}/test/img", server.addr);
+    skopeo(&ws, &["copy", "--dest-tls-verify=false", &src, &format!("docker://{repo}:v1")]);
+    skopeo(
+        &ws,
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--format",
+            "v2s2",
+            &src,
+            &format!("docker://{repo}:v2s2"),
+        ],
+    );
+    // The manifest comes back exactly as pushed, and the image pulls byte-identical.
+    let raw =
+        skopeo(&ws, &["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}:v1")]);
+    let digest = layout_manifest(&oci);
+    let pushed = std::fs::read(oci.join("blobs/sha256").join(&digest[7..])).unwrap();
+    assert_eq!(raw.as_bytes(), pushed.as_slice());
+    pull_and_compare(&ws, &format!("{repo}:v1"), &oci, "pulled");
+    let info: Value = serde_json::from_str(&skopeo(
+        &ws,
+        &["inspect", "--tls-verify=false", &format!("docker://{repo}:v1")],
+    ))
+    .unwrap();
+    assert_eq!(info["Digest"], digest);
+    assert_eq!(info["Layers"].as_array().unwrap().len(), 1, "buildah commits one layer");
+    let v2s2 =
+        skopeo(&ws, &["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}:v2s2")]);
+    assert!(v2s2.contains("application/vnd.docker.distribution.manifest.v2+json"), "{v2s2}");
+    assert_eq!(tags(&ws, &repo), ["v1", "v2s2"]);
+    skopeo(&ws, &["delete", "--tls-verify=false", &format!("docker://{repo}:v1")]);
+    assert_eq!(tags(&ws, &repo), ["v2s2"]);
+    let gone = ws
+        .tool("skopeo")
+        .args([
+            "--insecure-policy",
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{repo}:v1"),
+        ])
+        .fails();
+    assert!(gone.stderr.contains("manifest unknown"), "{gone}");
+}
+
+/// The reference registry on `root`, plain HTTP on a free loopback port.
+fn reference_registry(ws: &Workspace, root: &Path) -> (KillOnDrop, String) {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let config = ws.join("config.yml");
+    std::fs::write(
+        &config,
+        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: /nonexistent\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:1\n",
+    )
+    .unwrap();
+    let log = std::fs::File::create(ws.join(format!("registry-{port}.log"))).unwrap();
+    let child = Command::new("docker-registry")
+        .args(["serve", config.to_str().unwrap()])
+        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root)
+        .env("REGISTRY_HTTP_ADDR", &addr)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let guard = KillOnDrop(child);
+    wait_for_port(&addr);
+    (guard, addr)
+}
+
+#[test]
+fn layout_is_shared_with_the_reference_registry_both_ways() {
+    if !tools_present() || !require_tool("docker-registry") {
+        return;
+    }
+    let ws = Workspace::new();
+    let oci = build_image(&ws);
+    let src = format!("oci:{}:v1", oci.display());
+
+    // docker-registry writes, regkit serves.
+    let root = ws.join("root-a");
+    {
+        let (_registry, addr) = reference_registry(&ws, &root);
+        skopeo(
+            &ws,
+            &["copy", "--dest-tls-verify=false", &src, &format!("docker://{addr}/compat/img:v1")],
+        );
+        skopeo(
+            &ws,
+            &[
+                "copy",
+                "--dest-tls-verify=false",
+                "--format",
+                "v2s2",
+                &src,
+                &format!("docker://{addr}/compat/img:v2s2"),
+            ],
+        );
+    }
+    {
+        let server = serve(&root);
+        let repo = format!("{}/compat/img", server.addr);
+        pull_and_compare(&ws, &format!("{repo}:v1"), &oci, "from-reference");
+        assert_eq!(tags(&ws, &repo), ["v1", "v2s2"]);
+        skopeo(&ws, &["inspect", "--tls-verify=false", &format!("docker://{repo}:v2s2")]);
+    }
+
+    // regkit writes, docker-registry serves.
+    let root = ws.join("root-b");
+    {
+        let server = serve(&root);
+        skopeo(
+            &ws,
+            &[
+                "copy",
+                "--dest-tls-verify=false",
+                &src,
+                &format!("docker://{}/rev/img:v1", server.addr),
+            ],
+        );
+    }
+    let (_registry, addr) = reference_registry(&ws, &root);
+    pull_and_compare(&ws, &format!("{addr}/rev/img:v1"), &oci, "from-regkit");
+    assert_eq!(tags(&ws, &format!("{addr}/rev/img")), ["v1"]);
+}
