@@ -62,14 +62,7 @@ fn build_image(ws: &Workspace) -> PathBuf {
         })
         .collect();
     std::fs::write(ctx.join("big.bin"), big).unwrap();
-    let root = ws.join("buildah/root");
-    let runroot = ws.join("buildah/run");
-    let (root, runroot) = (root.to_str().unwrap(), runroot.to_str().unwrap());
-    let b = |args: &[&str]| {
-        let mut all = vec!["--root", root, "--runroot", runroot, "--storage-driver", "vfs"];
-        all.extend_from_slice(args);
-        run(ws, "buildah", &all).trim().to_string()
-    };
+    let b = |args: &[&str]| buildah(ws, args);
     let c = b(&["from", "scratch"]);
     b(&["copy", &c, ctx.join("hello.txt").to_str().unwrap(), "/hello.txt"]);
     b(&["copy", &c, ctx.join("big.bin").to_str().unwrap(), "/big.bin"]);
@@ -77,6 +70,15 @@ fn build_image(ws: &Workspace) -> PathBuf {
     let oci = ws.join("oci");
     b(&["push", "-q", "localhost/regkit-test/img:v1", &format!("oci:{}:v1", oci.display())]);
     oci
+}
+
+/// Runs buildah on storage private to the workspace.
+fn buildah(ws: &Workspace, args: &[&str]) -> String {
+    let (root, runroot) = (ws.join("buildah/root"), ws.join("buildah/run"));
+    let mut all = vec!["--root", root.to_str().unwrap(), "--runroot", runroot.to_str().unwrap()];
+    all.extend_from_slice(&["--storage-driver", "vfs"]);
+    all.extend_from_slice(args);
+    run(ws, "buildah", &all).trim().to_string()
 }
 
 /// Digest of the first manifest in an OCI layout's index.
@@ -175,6 +177,85 @@ fn skopeo_push_pull_inspect_list_delete() {
         ])
         .fails();
     assert!(gone.stderr.contains("manifest unknown"), "{gone}");
+    // HEAD over real HTTP keeps Content-Length and the digest (checked with curl).
+    if require_tool("curl") {
+        let head = run(
+            &ws,
+            "curl",
+            &["-sSfI", &format!("http://{}/v2/test/img/manifests/v2s2", server.addr)],
+        );
+        let head = head.to_ascii_lowercase();
+        assert!(head.contains(&format!("content-length: {}", v2s2.len())), "{head}");
+        assert!(head.contains("docker-content-digest: sha256:"), "{head}");
+        assert!(head.contains("docker-distribution-api-version: registry/2.0"), "{head}");
+    }
+}
+
+#[test]
+fn multi_arch_index_round_trip() {
+    if !tools_present() {
+        return;
+    }
+    let ws = Workspace::new();
+    build_image(&ws);
+    let c = buildah(&ws, &["from", "scratch"]);
+    let arm = ws.join("ctx/arm.txt");
+    std::fs::write(&arm, "arm64 payload\n").unwrap();
+    buildah(&ws, &["copy", &c, arm.to_str().unwrap(), "/arm.txt"]);
+    buildah(&ws, &["config", "--arch", "arm64", &c]);
+    buildah(&ws, &["commit", "-q", &c, "localhost/regkit-test/img:arm64"]);
+    buildah(&ws, &["manifest", "create", "localhost/regkit-test/list:v1"]);
+    buildah(
+        &ws,
+        &["manifest", "add", "localhost/regkit-test/list:v1", "localhost/regkit-test/img:v1"],
+    );
+    buildah(
+        &ws,
+        &["manifest", "add", "localhost/regkit-test/list:v1", "localhost/regkit-test/img:arm64"],
+    );
+    let root = ws.join("registry");
+    let server = serve(&root);
+    let image = format!("docker://{}/test/multi:v1", server.addr);
+    buildah(
+        &ws,
+        &[
+            "manifest",
+            "push",
+            "--all",
+            "--format",
+            "oci",
+            "--tls-verify=false",
+            "localhost/regkit-test/list:v1",
+            &image,
+        ],
+    );
+    let raw = skopeo(&ws, &["inspect", "--raw", "--tls-verify=false", &image]);
+    let index: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let children = index["manifests"].as_array().unwrap();
+    assert_eq!(children.len(), 2);
+    // Pull everything back: the index and both images arrive intact.
+    let out = ws.join("pulled");
+    skopeo(
+        &ws,
+        &["copy", "--all", "--src-tls-verify=false", &image, &format!("oci:{}:v1", out.display())],
+    );
+    let index_digest = format!("sha256:{}", hex_sha256(raw.as_bytes()));
+    assert_eq!(layout_manifest(&out), index_digest);
+    let blobs = layout_blobs(&out);
+    for child in children {
+        let d = child["digest"].as_str().unwrap();
+        assert!(blobs.contains_key(&d[7..]), "child {d} not pulled");
+    }
+    for (name, data) in &blobs {
+        assert_eq!(&hex_sha256(data), name, "blob {name} corrupted");
+    }
+    let arm64 = skopeo(&ws, &["inspect", "--override-arch", "arm64", "--tls-verify=false", &image]);
+    assert!(arm64.contains("\"Architecture\": \"arm64\""), "{arm64}");
+}
+
+fn hex_sha256(data: &[u8]) -> String {
+    regkit::registry::api::names::Algorithm::Sha256.digest_of(data).hex().to_string()
 }
 
 /// The reference registry on `root`, plain HTTP on a free loopback port.

@@ -19,6 +19,9 @@ use crate::registry::storage::{BlobBody, ByteStream, Error, Result};
 /// Read size when streaming a blob out or re-hashing one.
 const READ_CHUNK: usize = 256 * 1024;
 
+/// Buffer between request frames and the upload file.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
 /// The running hash of an upload and the number of bytes it covers.
 #[derive(Clone)]
 pub struct Hashing {
@@ -147,10 +150,12 @@ impl FsStorage {
             .open(&data)
             .await
             .map_err(io_err("cannot open", &data))?;
+        file.seek(SeekFrom::Start(state.size)).await.map_err(io_err("cannot seek", &data))?;
+        // Request bodies arrive in small frames; batch them into large writes.
+        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
         let mut sha = state.sha.clone();
         let mut got = 0u64;
         let written = async {
-            file.seek(SeekFrom::Start(state.size)).await.map_err(io_err("cannot seek", &data))?;
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(Error::Body)?;
                 got += chunk.len() as u64;
@@ -176,7 +181,7 @@ impl FsStorage {
                 // Roll back to the previous end so the upload is exactly as it was; if even
                 // that fails, drop the in-memory hash so the next request re-hashes the file.
                 let _ = file.flush().await;
-                if file.set_len(state.size).await.is_ok() {
+                if file.get_mut().set_len(state.size).await.is_ok() {
                     *guard = Some(state);
                 }
                 Err(e)
