@@ -1,6 +1,6 @@
 //! The filesystem backend: distribution's layout ([`layout`]) on a local disk. Blobs and
-//! uploads live in [`blobs`], manifests and tags in [`manifests`], the catalog walk and
-//! stale-upload purge in [`walk`]. This file holds the shared plumbing (link files,
+//! uploads live in [`blobs`], manifests and tags in [`manifests`], the repository listing
+//! in [`catalog`] and the stale-upload purge in [`purge`]. This file holds the shared plumbing (link files,
 //! directory syncs, error conversion) and the [`Storage`] impl, which only delegates.
 //!
 //! Atomicity: every file becomes visible by `rename` from a temporary name in the same
@@ -23,9 +23,10 @@ use super::{BlobBody, ByteStream, Error, Result, StaleUpload, Storage, StorageOp
 use crate::registry::api::names::{Digest, Reference, RepoName, Tag, UploadId};
 
 pub mod blobs;
+pub mod catalog;
 pub mod layout;
 pub mod manifests;
-pub mod walk;
+pub mod purge;
 
 use layout::Layout;
 
@@ -37,6 +38,8 @@ pub struct FsStorage {
     /// locked for the whole of a PATCH/PUT so requests on one upload are serialised; a
     /// missing or empty slot is rebuilt by re-hashing the data on disk (after a restart).
     uploads: Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<Option<blobs::Hashing>>>>>,
+    /// Directory listings for the catalog.
+    dirs: Arc<catalog::DirCache>,
 }
 
 impl FsStorage {
@@ -46,6 +49,7 @@ impl FsStorage {
             layout: Layout::new(&options.root),
             fsync: options.fsync,
             uploads: Mutex::new(HashMap::new()),
+            dirs: Arc::default(),
         }
     }
 
@@ -299,10 +303,18 @@ impl Storage for FsStorage {
     ) -> BoxFuture<'a, Result<Vec<RepoName>>> {
         let root = self.layout.repositories();
         let last = last.map(str::to_string);
+        let dirs = self.dirs.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || walk::repositories(&root, last.as_deref(), n))
-                .await
-                .map_err(|e| Error::Corrupt { path: PathBuf::new(), detail: e.to_string() })?
+            let walk_root = root.clone();
+            tokio::task::spawn_blocking(move || {
+                catalog::repositories(&dirs, &walk_root, last.as_deref(), n)
+            })
+            .await
+            .map_err(|e| Error::Io {
+                action: "cannot list repositories in",
+                path: root,
+                source: io::Error::other(e),
+            })?
         })
     }
 
