@@ -18,6 +18,7 @@ async fn base_root_and_unknown_paths() {
     let r = reg.get("/v2/").await.expect(200);
     assert_eq!(r.json(), serde_json::json!({}));
     reg.get("/v2/a/nothing/here").await.expect(404);
+    reg.get("/elsewhere").await.expect(404);
     reg.req("POST", "/v2/a/tags/list", &[], Body::empty()).await.error(405, "UNSUPPORTED");
 }
 
@@ -111,6 +112,24 @@ async fn monolithic_push_get_head_and_ranges() {
     // Not linked into another repository, and unknown digests: 404 BLOB_UNKNOWN.
     reg.get(&format!("/v2/other/blobs/{d}")).await.error(404, "BLOB_UNKNOWN");
     reg.get(&format!("/v2/lib/app/blobs/{}", digest(b"nope"))).await.error(404, "BLOB_UNKNOWN");
+}
+
+#[tokio::test]
+async fn sha512_digests_are_accepted() {
+    let reg = Reg::new();
+    let data = b"sha512 content";
+    let d = regkit::registry::api::names::Algorithm::Sha512.digest_of(data).to_string();
+    assert!(d.starts_with("sha512:"));
+    reg.req("POST", &format!("/v2/x/blobs/uploads/?digest={d}"), &[], data.to_vec())
+        .await
+        .expect(201);
+    let r = reg.get(&format!("/v2/x/blobs/{d}")).await.expect(200);
+    assert_eq!(r.body.as_ref(), data);
+    assert!(reg.v2().join(format!("blobs/sha512/{}/{}/data", &d[7..9], &d[7..])).exists());
+    let wrong = regkit::registry::api::names::Algorithm::Sha512.digest_of(b"other").to_string();
+    reg.req("POST", &format!("/v2/x/blobs/uploads/?digest={wrong}"), &[], data.to_vec())
+        .await
+        .error(400, "DIGEST_INVALID");
 }
 
 #[tokio::test]

@@ -20,7 +20,9 @@ pub enum AuthOutcome {
 
 /// Decides whether a request may use the registry.
 pub trait Authenticator: Send + Sync + 'static {
-    /// Checks the request's headers (typically `Authorization`).
+    /// Checks the request's headers (typically `Authorization`). Called on the async
+    /// executor for every `/v2` request, so it must be quick: an implementation that
+    /// verifies slow hashes (bcrypt) should cache successful verifications.
     fn authenticate(&self, headers: &HeaderMap) -> AuthOutcome;
 
     /// The realm named in `WWW-Authenticate: Basic realm="..."` challenges.
