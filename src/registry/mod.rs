@@ -8,6 +8,10 @@
 //! - [`auth`]: the [`auth::Authenticator`] seam consulted for every `/v2` request.
 //! - [`storage`]: the [`storage::Storage`] trait and its filesystem backend
 //!   (distribution's on-disk layout).
+//!
+//! The parsed name types in [`api::names`] (repository names, tags, digests, upload ids)
+//! are plain values with no HTTP in them; they are the vocabulary of every layer, and the
+//! only part of `api` that `storage` uses.
 
 use std::sync::Arc;
 

@@ -143,7 +143,8 @@ pub fn validate(bytes: &[u8], content_type: Option<&str>) -> Result<Validated, A
         Some(s) if media_type == OCI_MANIFEST || media_type == OCI_INDEX => {
             Some(descriptor_digest(s, "subject")?)
         }
-        Some(_) => return Err(invalid("only OCI manifests and indexes may have a subject")),
+        // Docker media types define no `subject`; like any unknown field it is ignored.
+        Some(_) => None,
         None => None,
     };
     Ok(Validated { media_type, blobs, children, subject })
@@ -202,7 +203,11 @@ pub fn summarize(bytes: &[u8]) -> Summary {
         .as_deref()
         .and_then(known)
         .unwrap_or(if raw.manifests.is_some() { OCI_INDEX } else { OCI_MANIFEST });
-    let subject = raw.subject.as_ref().and_then(|s| Digest::parse(&s.digest).ok());
+    let subject = raw
+        .subject
+        .as_ref()
+        .filter(|_| media_type == OCI_MANIFEST || media_type == OCI_INDEX)
+        .and_then(|s| Digest::parse(&s.digest).ok());
     let artifact_type = raw
         .artifact_type
         .clone()

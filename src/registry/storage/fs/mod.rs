@@ -1,7 +1,8 @@
 //! The filesystem backend: distribution's layout ([`layout`]) on a local disk. Blobs and
 //! uploads live in [`blobs`], manifests and tags in [`manifests`], the repository listing
-//! in [`catalog`] and the stale-upload purge in [`purge`]. This file holds the shared plumbing (link files,
-//! directory syncs, error conversion) and the [`Storage`] impl, which only delegates.
+//! in [`catalog`] and the stale-upload purge in [`purge`]. This file holds the shared
+//! plumbing (link files, directory syncs, error conversion) and the [`Storage`] impl,
+//! which only delegates.
 //!
 //! Atomicity: every file becomes visible by `rename` from a temporary name in the same
 //! directory, so readers and crashes see either the old state or the complete new one.
@@ -18,8 +19,9 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 
-use super::StoredManifest;
-use super::{BlobBody, ByteStream, Error, Result, StaleUpload, Storage, StorageOptions};
+use super::{
+    BlobBody, ByteStream, Error, Result, StaleUpload, Storage, StorageOptions, StoredManifest,
+};
 use crate::registry::api::names::{Digest, Reference, RepoName, Tag, UploadId};
 
 pub mod blobs;
