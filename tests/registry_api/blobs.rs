@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::http::HeaderMap;
 use regkit::registry::RegistryOptions;
 use regkit::registry::auth::{AuthOutcome, AuthenticatedUser, Authenticator};
+use regkit::registry::storage::StorageOptions;
 
 use super::{Reg, digest, send};
 
@@ -253,15 +254,34 @@ async fn upload_resumes_after_restart_by_rehashing() {
     let r = reg.req("POST", "/v2/r/blobs/uploads/", &[], Body::empty()).await.expect(202);
     let loc = r.header("location").to_string();
     reg.req("PATCH", &loc, &[("content-range", "0-2")], "abc").await.expect(202);
+    // A crash here leaves the partial upload and no blob at all.
     let state = reg.restarted(RegistryOptions::default());
+    assert!(!reg.v2().join("blobs").exists(), "partial data became visible");
     let r = send(&state, "PATCH", &loc, &[("content-range", "3-5")], "def").await.expect(202);
     assert_eq!(r.header("range"), "0-5");
     let d = digest(b"abcdef");
+    let blob = reg.v2().join(format!("blobs/sha256/{}/{}/data", &d[7..9], &d[7..]));
+    assert!(!blob.exists(), "blob visible before its digest was checked");
     send(&state, "PUT", &format!("{loc}?digest={d}"), &[], Body::empty()).await.expect(201);
     assert_eq!(
         send(&state, "GET", &format!("/v2/r/blobs/{d}"), &[], Body::empty()).await.body.as_ref(),
         b"abcdef"
     );
+}
+
+#[tokio::test]
+async fn fsync_off_keeps_the_same_results() {
+    let reg =
+        Reg::with_storage(|s| StorageOptions { fsync: false, ..s }, RegistryOptions::default());
+    let m = reg.image("nf", b"layer").await;
+    reg.put_manifest("nf", "v1", super::OCI_MANIFEST, &m).await.expect(201);
+    assert_eq!(reg.get("/v2/nf/manifests/v1").await.expect(200).body.as_ref(), m.as_slice());
+    let r = reg.req("POST", "/v2/nf/blobs/uploads/", &[], Body::empty()).await.expect(202);
+    let loc = r.header("location").to_string();
+    reg.req("PATCH", &loc, &[], "chunk").await.expect(202);
+    reg.req("PUT", &format!("{loc}?digest={}", digest(b"chunk")), &[], Body::empty())
+        .await
+        .expect(201);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

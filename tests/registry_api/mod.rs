@@ -49,8 +49,16 @@ impl Reg {
     }
 
     pub fn with(options: RegistryOptions) -> Self {
+        Self::with_storage(|s| s, options)
+    }
+
+    /// Storage options adjusted by `f` (the root is the temporary directory).
+    pub fn with_storage(
+        f: impl FnOnce(StorageOptions) -> StorageOptions,
+        options: RegistryOptions,
+    ) -> Self {
         let dir = tempfile::Builder::new().prefix("regkit-reg-").tempdir().unwrap();
-        let state = AppState::filesystem(StorageOptions::new(dir.path()), options);
+        let state = AppState::filesystem(f(StorageOptions::new(dir.path())), options);
         Reg { dir, state }
     }
 
