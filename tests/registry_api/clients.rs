@@ -1,6 +1,6 @@
 //! Real clients against `router()` served over plain HTTP on 127.0.0.1: an image built with
 //! buildah, pushed and pulled with skopeo (byte-identical), inspected, listed and deleted;
-//! and layout compatibility with the reference registry (`docker-registry`, distribution
+//! a multi-arch index; a body cut short on a real connection; and layout compatibility with the reference registry (`docker-registry`, distribution
 //! 2.8) in both directions on one root directory.
 
 use std::collections::BTreeMap;
@@ -336,4 +336,50 @@ fn layout_is_shared_with_the_reference_registry_both_ways() {
     let (_registry, addr) = reference_registry(&ws, &root);
     pull_and_compare(&ws, &format!("{addr}/rev/img:v1"), &oci, "from-regkit");
     assert_eq!(tags(&ws, &format!("{addr}/rev/img")), ["v1"]);
+}
+
+/// Sends raw HTTP/1.1 bytes (requests carry `Connection: close`), optionally closes the
+/// sending side to cut the body short, and returns the whole answer as text.
+fn raw_http(addr: &str, request: &[u8], cut: bool) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    if cut {
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_body_cut_short_over_real_http_leaves_the_upload_unchanged() {
+    let ws = Workspace::new();
+    let server = serve(&ws.join("registry"));
+    let start = raw_http(
+        &server.addr,
+        b"POST /v2/cut/blobs/uploads/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        false,
+    );
+    assert!(start.starts_with("HTTP/1.1 202"), "{start}");
+    let location = start
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().starts_with("location:").then(|| l[9..].trim().to_string())
+        })
+        .unwrap();
+    let first = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Range: 0-3\r\nContent-Length: 4\r\n\r\nabcd"
+    );
+    assert!(raw_http(&server.addr, first.as_bytes(), false).starts_with("HTTP/1.1 202"));
+    // Announce 100 bytes, send 10, close: the connection ends mid-body.
+    let cut =
+        format!("PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    let answer = raw_http(&server.addr, cut.as_bytes(), true);
+    assert!(answer.contains("BLOB_UPLOAD_INVALID"), "a cut body was not refused: {answer}");
+    let get = format!("GET {location} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let status = raw_http(&server.addr, get.as_bytes(), false);
+    assert!(status.starts_with("HTTP/1.1 204"), "{status}");
+    assert!(status.to_ascii_lowercase().contains("range: 0-3"), "upload changed: {status}");
 }
