@@ -333,9 +333,19 @@ fn layout_is_shared_with_the_reference_registry_both_ways() {
             ],
         );
     }
-    let (_registry, addr) = reference_registry(&ws, &root);
+    let (registry, addr) = reference_registry(&ws, &root);
     pull_and_compare(&ws, &format!("{addr}/rev/img:v1"), &oci, "from-regkit");
     assert_eq!(tags(&ws, &format!("{addr}/rev/img")), ["v1"]);
+    drop(registry);
+    // distribution's garbage collector reads regkit's root: every blob is reachable.
+    let gc = ws
+        .tool("docker-registry")
+        .args(["garbage-collect", "--dry-run", ws.join("config.yml").to_str().unwrap()])
+        .env("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", &root)
+        .ok();
+    let text = format!("{}{}", gc.stdout, gc.stderr);
+    assert!(text.contains("rev/img: marking manifest"), "{text}");
+    assert!(text.contains("0 blobs and 0 manifests eligible for deletion"), "{text}");
 }
 
 /// Sends raw HTTP/1.1 bytes (requests carry `Connection: close`), optionally closes the
