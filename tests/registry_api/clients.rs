@@ -14,12 +14,12 @@ use serde_json::Value;
 use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
 
 /// The router on a background runtime; dropping it stops the server.
-struct Served {
-    addr: String,
+pub(super) struct Served {
+    pub(super) addr: String,
     _rt: tokio::runtime::Runtime,
 }
 
-fn serve(root: &Path) -> Served {
+pub(super) fn serve(root: &Path) -> Served {
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
@@ -31,23 +31,23 @@ fn serve(root: &Path) -> Served {
 }
 
 /// Runs a tool and returns its stdout, failing the test with everything on error.
-fn run(ws: &Workspace, program: &str, args: &[&str]) -> String {
+pub(super) fn run(ws: &Workspace, program: &str, args: &[&str]) -> String {
     ws.tool(program).args(args).ok().stdout
 }
 
-fn skopeo(ws: &Workspace, args: &[&str]) -> String {
+pub(super) fn skopeo(ws: &Workspace, args: &[&str]) -> String {
     let mut all = vec!["--insecure-policy"];
     all.extend_from_slice(args);
     run(ws, "skopeo", &all)
 }
 
-fn tools_present() -> bool {
+pub(super) fn tools_present() -> bool {
     // Evaluate every requirement so CI reports each missing tool.
     [require_tool("skopeo"), require_tool("buildah")].iter().all(|&ok| ok)
 }
 
 /// Builds a two-file image with buildah in private storage and writes it as an OCI layout.
-fn build_image(ws: &Workspace) -> PathBuf {
+pub(super) fn build_image(ws: &Workspace) -> PathBuf {
     let ctx = ws.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("hello.txt"), "hello from regkit\n").unwrap();
@@ -82,7 +82,7 @@ fn buildah(ws: &Workspace, args: &[&str]) -> String {
 }
 
 /// Digest of the first manifest in an OCI layout's index.
-fn layout_manifest(dir: &Path) -> String {
+pub(super) fn layout_manifest(dir: &Path) -> String {
     let index: Value =
         serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
     index["manifests"][0]["digest"].as_str().unwrap().to_string()

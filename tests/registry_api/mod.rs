@@ -4,6 +4,7 @@
 
 mod blobs;
 mod clients;
+mod docker;
 mod listing;
 mod manifests;
 
