@@ -27,6 +27,9 @@ pub async fn start_upload(
     if let Some(mount) = query_param(&q, "mount") {
         let digest = Digest::parse(mount)?;
         let from = query_param(&q, "from").map(RepoName::parse).transpose()?;
+        // Without `from`, any blob the registry holds is mounted (spec v1.1 allows it). That
+        // is sound while access is all-or-nothing (htpasswd); a per-repository authorizer
+        // must check read access to `from`, and refuse or restrict mounts without it.
         if state.storage.mount_blob(repo, &digest, from.as_ref()).await? {
             return blob_created(repo, &digest);
         }
