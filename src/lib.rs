@@ -7,8 +7,8 @@
 //! - [`htpasswd`]: bcrypt password files compatible with Apache's `htpasswd -B`.
 //! - [`trust`]: the CA on nodes: Docker, containerd, Podman/CRI-O, k3s, system store; bundles.
 //! - [`k8s`]: Kubernetes Secrets and ServiceAccounts for pulling from and serving the registry.
-//! - [`registry`]: `regkit serve`: configuration, TLS, connection handling, htpasswd auth.
 //! - [`doctor`]: checks a registry address as a Docker/containerd client would.
+//! - [`registry`]: the registry: API routes, auth, storage, config.yml, TLS and the server.
 //! - [`cli`]: argument parsing and dispatch only; no logic a test would want to reach.
 #![warn(missing_docs)]
 

@@ -8,5 +8,6 @@ mod harness;
 mod htpasswd;
 mod init;
 mod k8s_secret;
+mod registry_api;
 mod registry_serve;
 mod trust;

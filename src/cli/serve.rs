@@ -6,18 +6,13 @@
 //! tests start `regkit serve --addr 127.0.0.1:0` and read the real address from it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
 use super::{Status, output};
-use crate::registry::auth::htpasswd::{AuthenticatedUser, HtpasswdAuth};
+use crate::registry::auth::htpasswd::HtpasswdAuth;
 use crate::registry::config::{self, LogFormat, Overrides, ServeConfig};
-use crate::registry::server;
+use crate::registry::{self, server};
 
 /// Arguments of `regkit serve`.
 #[derive(Debug, clap::Args)]
@@ -116,26 +111,18 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
             cfg.addr
         ));
     }
-    let auth = match &cfg.auth {
-        Some(a) => Some(Arc::new(HtpasswdAuth::open(&a.realm, &a.path)?)),
-        None => None,
-    };
     warn_about_key_mode(&cfg);
     crate::files::create_dir_all(&cfg.storage.root)?;
-    let app = temporary_app(auth);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let prepared = server::Server::new(&cfg, app)?;
         let listener = server::bind(&cfg).await?;
         let local = listener.local_addr().context("cannot read the bound address")?;
         output::note(&format!("regkit: listening on {}", server::base_url(&cfg, local)));
-        // HOOK (registry::storage, other helper): spawn the periodic upload purge here with
-        // `cfg.storage.upload_purging` once storage is merged; abort it after `run` returns.
-        prepared.serve(listener, server::shutdown_signal()).await?;
+        registry::serve::run(&cfg, listener, server::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -209,43 +196,4 @@ fn print_summary(cfg: &ServeConfig) {
         s["log"]["level"].as_str().unwrap_or(""),
         s["log"]["formatter"].as_str().unwrap_or("")
     );
-}
-
-// TEMPORARY until registry::router is merged: the smallest app that shows the server shell
-// working end to end. `GET /` answers 200 for probes; `GET /v2/` answers 200, or 401 with
-// the Basic challenge when auth is configured and the credentials are missing or wrong.
-fn temporary_app(auth: Option<Arc<HtpasswdAuth>>) -> Router {
-    Router::new()
-        .route("/", get(|| async { "regkit registry\n" }))
-        .route("/v2/", get(temporary_v2))
-        .with_state(auth)
-}
-
-// TEMPORARY until registry::router is merged.
-async fn temporary_v2(
-    axum::extract::State(auth): axum::extract::State<Option<Arc<HtpasswdAuth>>>,
-    headers: HeaderMap,
-) -> Response {
-    let api = [("Docker-Distribution-API-Version", "registry/2.0")];
-    let Some(auth) = auth else {
-        return (StatusCode::OK, api, [(header::CONTENT_TYPE, "application/json")], "{}")
-            .into_response();
-    };
-    match auth.check_async(&headers).await {
-        Ok(user) => {
-            let mut resp =
-                (StatusCode::OK, api, [(header::CONTENT_TYPE, "application/json")], "{}")
-                    .into_response();
-            resp.extensions_mut().insert(AuthenticatedUser(user));
-            resp
-        }
-        Err(_) => (
-            StatusCode::UNAUTHORIZED,
-            api,
-            [(header::WWW_AUTHENTICATE, auth.challenge())],
-            [(header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"))],
-            r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#,
-        )
-            .into_response(),
-    }
 }

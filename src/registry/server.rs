@@ -33,7 +33,7 @@ use thiserror::Error;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use super::auth::htpasswd::AuthenticatedUser;
+use super::auth::AuthenticatedUser;
 use super::config::{self, ServeConfig};
 use super::tls;
 
@@ -276,7 +276,7 @@ async fn observe(State(outer): State<Arc<Outer>>, req: Request, next: Next) -> R
         path,
         remote,
         status: resp.status().as_u16(),
-        user: resp.extensions().get::<AuthenticatedUser>().map(|u| u.0.clone()),
+        user: resp.extensions().get::<AuthenticatedUser>().and_then(|u| u.0.clone()),
     };
     let (parts, body) = resp.into_parts();
     let body = Body::new(LoggedBody { inner: body, bytes: 0, record: Some(record) });

@@ -29,11 +29,6 @@ pub const CACHE_TTL: Duration = Duration::from_secs(300);
 /// The most users remembered at once.
 pub const CACHE_MAX_ENTRIES: usize = 1024;
 
-/// The authenticated user of a request, set by handlers as a response extension so that the
-/// access log can name the user without ever seeing credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthenticatedUser(pub String);
-
 /// Errors opening the htpasswd file.
 #[derive(Debug, Error)]
 pub enum Error {
