@@ -113,6 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     }
     warn_about_key_mode(&cfg);
     crate::files::create_dir_all(&cfg.storage.root)?;
+    let state = registry::serve::state(&cfg)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -122,7 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         let listener = server::bind(&cfg).await?;
         let local = listener.local_addr().context("cannot read the bound address")?;
         output::note(&format!("regkit: listening on {}", server::base_url(&cfg, local)));
-        registry::serve::run(&cfg, listener, server::shutdown_signal()).await?;
+        registry::serve::run(&cfg, state, listener, server::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));

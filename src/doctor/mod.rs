@@ -41,7 +41,7 @@ pub enum Error {
         reason: String,
     },
     /// The `--ca` file cannot be read.
-    #[error("cannot read CA file {}: {source}", path.display())]
+    #[error("cannot read CA file {}", path.display())]
     CaRead {
         /// The file.
         path: PathBuf,

@@ -65,14 +65,15 @@ pub fn state(cfg: &ServeConfig) -> Result<AppState, Error> {
     Ok(AppState::new(Arc::new(storage), options, auth))
 }
 
-/// Serves the registry `cfg` describes on `listener` until `shutdown` resolves, purging
-/// stale uploads in the background when `storage.maintenance.uploadpurging` is enabled.
+/// Serves `state` with the settings of `cfg` on `listener` until `shutdown` resolves,
+/// purging stale uploads in the background when `storage.maintenance.uploadpurging` is
+/// enabled. Build `state` with [`state`] before binding, so a bad htpasswd file fails first.
 pub async fn run(
     cfg: &ServeConfig,
+    state: AppState,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let state = state(cfg)?;
     let purge = tokio::spawn(purge_loop(state.storage.clone(), cfg.storage.upload_purging));
     let app: Router = router(state);
     let result = server::Server::new(cfg, app)?.serve(listener, shutdown).await;

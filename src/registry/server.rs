@@ -50,7 +50,7 @@ pub enum Error {
     #[error(transparent)]
     Tls(#[from] tls::Error),
     /// The address cannot be bound.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         /// The address.
         addr: SocketAddr,

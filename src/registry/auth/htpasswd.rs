@@ -33,7 +33,7 @@ pub const CACHE_MAX_ENTRIES: usize = 1024;
 #[derive(Debug, Error)]
 pub enum Error {
     /// The file cannot be read (missing, permissions, ...).
-    #[error("auth.htpasswd.path {}: {source}", path.display())]
+    #[error("auth.htpasswd.path {}", path.display())]
     Unreadable {
         /// The htpasswd file.
         path: PathBuf,

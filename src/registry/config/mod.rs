@@ -65,7 +65,7 @@ http:
 #[derive(Debug, Error)]
 pub enum Error {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// The configuration file.
         path: PathBuf,
