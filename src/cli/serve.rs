@@ -18,7 +18,7 @@ use crate::registry::{self, server};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
-  regkit serve                                  # ./data, TLS from ./pki/site.{crt,key} if present
+  regkit serve          # ./data; TLS from ./pki/site.{crt,key} and auth from ./auth/htpasswd if present
   regkit serve --config /etc/docker/registry/config.yml
   regkit serve --addr :5443 --tls-cert pki/site.crt --tls-key pki/site.key --htpasswd auth/htpasswd
   REGISTRY_STORAGE_DELETE_ENABLED=true regkit serve config.yml

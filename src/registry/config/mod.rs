@@ -34,6 +34,8 @@ pub const EMBEDDED_ROOT: &str = "./data";
 pub const EMBEDDED_TLS_CERT: &str = "./pki/site.crt";
 /// Key the embedded default serves when it exists.
 pub const EMBEDDED_TLS_KEY: &str = "./pki/site.key";
+/// htpasswd file the embedded default uses when it exists (what `regkit init` writes).
+pub const EMBEDDED_HTPASSWD: &str = "./auth/htpasswd";
 /// Address when none is configured and TLS is off: loopback only.
 pub const DEFAULT_PLAIN_ADDR: &str = "127.0.0.1:5000";
 /// Address when none is configured and TLS is on.
@@ -366,6 +368,10 @@ where
             min_version: TlsVersion::Tls12,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
         });
+    }
+    if cfg.auth.is_none() && source == Source::Embedded && Path::new(EMBEDDED_HTPASSWD).is_file() {
+        cfg.auth =
+            Some(HtpasswdSettings { realm: DEFAULT_REALM.into(), path: EMBEDDED_HTPASSWD.into() });
     }
     if let Some(root) = &flags.root {
         cfg.storage.root = root.clone();
