@@ -3,9 +3,10 @@
 //! OCI distribution / Docker Registry V2 API, every answer checked, then deletes what it pushed.
 //!
 //! Layout: [`client`] speaks HTTP/1.1 (TLS, Basic auth), [`data`] makes the random bytes,
-//! [`workloads`] runs and checks one workload, [`stats`] does percentiles and medians,
-//! [`server`] reads a local server's CPU time and memory from /proc, [`report`] prints the
-//! table and the JSON. This module holds the options, the error type and the run loop; it
+//! [`transfers`] moves blobs, [`workloads`] runs the manifest, rate and latency workloads,
+//! [`stats`] does percentiles and medians, [`server`] reads a local server's CPU time and
+//! memory from /proc, [`report`] prints the table and the JSON. This module holds the options,
+//! the error type and the run loop; it
 //! calls the others, which never call back up.
 
 pub mod client;
@@ -13,6 +14,7 @@ pub mod data;
 pub mod report;
 pub mod server;
 pub mod stats;
+pub mod transfers;
 pub mod units;
 pub mod workloads;
 
@@ -328,33 +330,33 @@ async fn one_run(
 
     if selected(Workload::Push) || selected(Workload::Pull) {
         let digest =
-            workloads::precompute_digest(seed ^ 1, size, progress.bytes("hashing test data", size))
+            transfers::precompute_digest(seed ^ 1, size, progress.bytes("hashing test data", size))
                 .await?;
         let bar = progress.bytes("push (monolithic)", size);
         let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
-        let t = workloads::push_monolithic(&mut conn, client, repo, seed ^ 1, size, &digest, bar)
+        let t = transfers::push_monolithic(&mut conn, client, repo, seed ^ 1, size, &digest, bar)
             .await?;
         let cpu = cpu_delta(probe, cpu)?;
         pushed.blobs.push(digest.clone());
-        workloads::check_blob(&mut conn, client, repo, &digest, size).await?;
+        transfers::check_blob(&mut conn, client, repo, &digest, size).await?;
         if selected(Workload::Push) {
             figures.push_monolithic = Some(TransferFigure::new(&t, cpu));
         }
         if selected(Workload::Pull) {
             let bar = progress.bytes("pull (re-hashed)", size);
             let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
-            let t = workloads::pull(&mut conn, client, repo, &digest, size, bar).await?;
+            let t = transfers::pull(&mut conn, client, repo, &digest, size, bar).await?;
             figures.pull = Some(TransferFigure::new(&t, cpu_delta(probe, cpu)?));
         }
         layers.push((digest, size));
     }
     if selected(Workload::Chunked) {
         let digest =
-            workloads::precompute_digest(seed ^ 2, size, progress.bytes("hashing test data", size))
+            transfers::precompute_digest(seed ^ 2, size, progress.bytes("hashing test data", size))
                 .await?;
         let bar = progress.bytes("push (chunked)", size);
         let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
-        let t = workloads::push_chunked(
+        let t = transfers::push_chunked(
             &mut conn,
             client,
             repo,
@@ -367,7 +369,7 @@ async fn one_run(
         .await?;
         let cpu = cpu_delta(probe, cpu)?;
         pushed.blobs.push(digest.clone());
-        workloads::check_blob(&mut conn, client, repo, &digest, size).await?;
+        transfers::check_blob(&mut conn, client, repo, &digest, size).await?;
         figures.push_chunked = Some(TransferFigure::new(&t, cpu));
         layers.push((digest, size));
     }
@@ -376,20 +378,20 @@ async fn one_run(
         let hashing = progress.bytes("hashing test data", size * n);
         let seeds: Vec<u64> = (0..n).map(|i| seed ^ (0x100 + i)).collect();
         let digests = futures_util::future::try_join_all(
-            seeds.iter().map(|&s| workloads::precompute_digest(s, size, hashing.clone())),
+            seeds.iter().map(|&s| transfers::precompute_digest(s, size, hashing.clone())),
         )
         .await?;
         let blobs: Vec<(u64, String)> = seeds.into_iter().zip(digests).collect();
         let bar = progress.bytes(&format!("{n} pushes at once"), size * n);
         let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
-        let outcome = workloads::parallel_push(client, repo, &blobs, size, bar).await;
+        let outcome = transfers::parallel_push(client, repo, &blobs, size, bar).await;
         let cpu = cpu_delta(probe, cpu)?;
         // Record every digest even on failure: cleanup of a blob that never landed only
         // happens on the error path, where cleanup errors are ignored.
         pushed.blobs.extend(blobs.iter().map(|(_, d)| d.clone()));
         let t = outcome?;
         for (_, digest) in &blobs {
-            workloads::check_blob(&mut conn, client, repo, digest, size).await?;
+            transfers::check_blob(&mut conn, client, repo, digest, size).await?;
         }
         figures.parallel_push = Some(TransferFigure::new(&t, cpu));
     }
@@ -401,12 +403,12 @@ async fn one_run(
          \"config\":{{\"Labels\":{{\"regkit.bench.seed\":\"{seed:016x}\"}}}}}}"
     ));
     let config_size = config.len() as u64;
-    let config_digest = workloads::push_small(&mut conn, client, repo, config).await?;
+    let config_digest = transfers::push_small(&mut conn, client, repo, config).await?;
     pushed.blobs.push(config_digest.clone());
     if layers.is_empty() {
         let mut source = data::RandomSource::new(seed ^ 3);
         let small = source.take(4096);
-        let digest = workloads::push_small(&mut conn, client, repo, small.clone()).await?;
+        let digest = transfers::push_small(&mut conn, client, repo, small.clone()).await?;
         pushed.blobs.push(digest.clone());
         layers.push((digest, small.len() as u64));
     }

@@ -9,8 +9,9 @@ use super::Options;
 use super::client::Client;
 use super::server::Memory;
 use super::stats::{Latencies, median};
+use super::transfers::Transfer;
 use super::units::format_size;
-use super::workloads::{Cleanup, Pushed, Rate, Transfer};
+use super::workloads::{Cleanup, Pushed, Rate};
 
 const MIB: f64 = (1u64 << 20) as f64;
 const GIB: f64 = (1u64 << 30) as f64;
