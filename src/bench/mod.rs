@@ -68,7 +68,7 @@ pub enum Error {
         reason: String,
     },
     /// The CA file could not be read.
-    #[error("cannot read the CA file {path}: {source}")]
+    #[error("cannot read the CA file {path}")]
     ReadCa {
         /// The file.
         path: PathBuf,
@@ -84,7 +84,7 @@ pub enum Error {
         reason: String,
     },
     /// The TCP connection failed.
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("cannot connect to {addr}")]
     Connect {
         /// `host:port`.
         addr: String,
@@ -93,7 +93,7 @@ pub enum Error {
     },
     /// The TLS handshake failed (often: the certificate is not trusted; see `--ca`).
     #[error(
-        "TLS handshake with {addr} failed: {source} (is --ca the CA that signed the registry's certificate?)"
+        "TLS handshake with {addr} failed (is --ca the CA that signed the registry's certificate?)"
     )]
     Tls {
         /// `host:port`.
@@ -102,7 +102,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// HTTP failed below the status line (connection reset, malformed answer).
-    #[error("{what}: HTTP error: {source}")]
+    #[error("{what}: HTTP error")]
     Http {
         /// The request.
         what: String,
