@@ -160,17 +160,32 @@ pub async fn pull(
             conn.send(Method::GET, &target, &[], client::full(Bytes::new()), &what).await?;
         let response = expect(response, &[StatusCode::OK], &what).await?;
         let mut body = response.into_body();
-        let mut hasher = Sha256::new();
+        // Hash on a blocking thread fed through a bounded queue, so receiving (and TLS
+        // decryption) and hashing overlap instead of taking turns on one core.
+        let (sender, mut queue) = tokio::sync::mpsc::channel::<Bytes>(64);
+        let hashing = tokio::task::spawn_blocking(move || {
+            let mut hasher = Sha256::new();
+            while let Some(bytes) = queue.blocking_recv() {
+                hasher.update(&bytes);
+            }
+            data::sha256_text(&hasher.finalize())
+        });
         let mut received = 0u64;
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|source| Error::Http { what: what.clone(), source })?;
             if let Ok(bytes) = frame.into_data() {
-                hasher.update(&bytes);
                 received += bytes.len() as u64;
                 progress.inc(bytes.len() as u64);
+                if sender.send(bytes).await.is_err() {
+                    break; // the hashing thread is gone; its join error is reported below
+                }
             }
         }
-        let got = data::sha256_text(&hasher.finalize());
+        drop(sender);
+        let got = hashing.await.map_err(|e| Error::Protocol {
+            what: what.clone(),
+            detail: format!("hashing failed: {e}"),
+        })?;
         if received != size || got != digest {
             return Err(Error::Mismatch {
                 what: what.clone(),

@@ -53,7 +53,7 @@ pub struct BenchArgs {
     /// Repeat everything N times and report the median of each figure.
     #[arg(long, default_value_t = 1, value_name = "N")]
     runs: u32,
-    /// Repository to push into (deleted content only; the repository name stays listed).
+    /// Repository to push into (what is pushed is deleted afterwards; the name may stay listed).
     #[arg(long, default_value = "regkit-bench", value_name = "NAME")]
     repo: String,
     /// Comma-separated workloads: push, chunked, pull, parallel-push, head, get, catalog, tags.
