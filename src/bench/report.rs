@@ -229,63 +229,63 @@ impl Report {
         let runs =
             if self.runs > 1 { format!(", median of {} runs", self.runs) } else { String::new() };
         let _ = writeln!(out, "regkit bench {} ({mode}), repository {}{runs}", self.url, self.repo);
-        let _ = writeln!(out, "{:<30} {:>16}  detail", "figure", "result");
-        let f = &self.figures;
-        let transfer = |label: &str, t: &TransferFigure| {
+        let _ = writeln!(out, "{:<28} {:>14}  detail", "figure", "result");
+        let mut line = |label: &str, result: String, detail: String| {
+            let _ = writeln!(out, "{label:<28} {result:>14}  {detail}");
+        };
+        let transfer = |t: &TransferFigure| {
             let cpu = t
                 .server_cpu_s_per_gib
                 .map(|c| format!("; server {c:.2} CPU-s/GiB"))
                 .unwrap_or_default();
-            format!(
-                "{label:<30} {:>11.1} MiB/s  {} in {:.2} s, {} requests{cpu}\n",
-                t.mib_per_s,
+            let detail = format!(
+                "{} in {:.2} s, {} requests{cpu}",
                 format_size(t.bytes),
                 t.seconds,
                 t.requests
+            );
+            (format!("{:.1} MiB/s", t.mib_per_s), detail)
+        };
+        let rate = |r: &RateFigure| {
+            let cpu = r.server_cpu_s.map(|c| format!("; server {c:.2} CPU-s")).unwrap_or_default();
+            let detail = format!(
+                "p50 {:.2} ms, p99 {:.2} ms, {} requests, {} connections{cpu}",
+                r.p50_ms, r.p99_ms, r.requests, r.connections
+            );
+            (format!("{:.0} req/s", r.requests_per_s), detail)
+        };
+        let latency = |l: &LatencyFigure| {
+            (
+                format!("{:.2} ms p50", l.p50_ms),
+                format!("p99 {:.2} ms, {} requests", l.p99_ms, l.requests),
             )
         };
-        let rate = |label: &str, r: &RateFigure| {
-            format!(
-                "{label:<30} {:>11.0} req/s  p50 {:.2} ms, p99 {:.2} ms, {} requests, {} connections{}\n",
-                r.requests_per_s,
-                r.p50_ms,
-                r.p99_ms,
-                r.requests,
-                r.connections,
-                r.server_cpu_s.map(|c| format!("; server {c:.2} CPU-s")).unwrap_or_default()
-            )
-        };
-        let latency = |label: &str, l: &LatencyFigure| {
-            format!(
-                "{label:<30} {:>8.2} ms p50  p99 {:.2} ms, {} requests\n",
-                l.p50_ms, l.p99_ms, l.requests
-            )
-        };
+        let f = &self.figures;
         let chunk = format_size(self.chunk_bytes);
         let c = self.concurrency;
-        if let Some(t) = &f.push_monolithic {
-            out += &transfer("push, monolithic", t);
+        let transfers = [
+            ("push, monolithic".to_string(), &f.push_monolithic),
+            (format!("push, chunked ({chunk})"), &f.push_chunked),
+            ("pull (re-hashed)".to_string(), &f.pull),
+            (format!("{c} pushes at once"), &f.parallel_push),
+        ];
+        for (label, figure) in transfers {
+            if let Some(t) = figure {
+                let (result, detail) = transfer(t);
+                line(&label, result, detail);
+            }
         }
-        if let Some(t) = &f.push_chunked {
-            out += &transfer(&format!("push, chunked ({chunk})"), t);
+        for (label, figure) in [("HEAD", &f.manifest_head), ("GET", &f.manifest_get)] {
+            if let Some(r) = figure {
+                let (result, detail) = rate(r);
+                line(&format!("manifest {label} ({c} conns)"), result, detail);
+            }
         }
-        if let Some(t) = &f.pull {
-            out += &transfer("pull (re-hashed)", t);
-        }
-        if let Some(t) = &f.parallel_push {
-            out += &transfer(&format!("{c} pushes at once"), t);
-        }
-        if let Some(r) = &f.manifest_head {
-            out += &rate(&format!("manifest HEAD ({c} conns)"), r);
-        }
-        if let Some(r) = &f.manifest_get {
-            out += &rate(&format!("manifest GET ({c} conns)"), r);
-        }
-        if let Some(l) = &f.catalog {
-            out += &latency("catalog ?n=100", l);
-        }
-        if let Some(l) = &f.tags_list {
-            out += &latency("tags list", l);
+        for (label, figure) in [("catalog ?n=100", &f.catalog), ("tags list", &f.tags_list)] {
+            if let Some(l) = figure {
+                let (result, detail) = latency(l);
+                line(label, result, detail);
+            }
         }
         if let Some(s) = &self.server {
             let _ = writeln!(
@@ -383,6 +383,46 @@ mod tests {
         assert_eq!(m.server_cpu_s, Some(2.0));
         assert_eq!(m.server_cpu_s_per_gib, None);
         assert!(median_figures(&runs).pull.is_none());
+    }
+
+    #[test]
+    fn table_lists_each_figure() {
+        let mut figures = transfer(150.0);
+        figures.catalog =
+            Some(LatencyFigure { requests: 10, p50_ms: 1.5, p99_ms: 9.0, server_cpu_s: None });
+        let report = Report {
+            url: "https://r:5000".into(),
+            repo: "regkit-bench".into(),
+            tls: true,
+            auth: false,
+            size_bytes: 1 << 30,
+            chunk_bytes: 16 << 20,
+            concurrency: 16,
+            duration_s: 10.0,
+            runs: 3,
+            figures: figures.clone(),
+            per_run: vec![figures],
+            pushed: Vec::new(),
+            cleanup: Vec::new(),
+            server: None,
+        };
+        let table = report.table();
+        assert!(table.starts_with(
+            "regkit bench https://r:5000 (TLS), repository regkit-bench, median of 3 runs\n"
+        ));
+        assert!(
+            table.contains(
+                "push, monolithic                150.0 MiB/s  1GiB in 6.83 s, 2 requests\n"
+            ),
+            "{table}"
+        );
+        assert!(
+            table.contains(
+                "catalog ?n=100                  1.50 ms p50  p99 9.00 ms, 10 requests\n"
+            ),
+            "{table}"
+        );
+        assert!(!table.contains("pull"));
     }
 
     #[test]
