@@ -354,6 +354,7 @@ mib() { echo "$1 / 1024 | . * 10 | round / 10"; }
     row "chunked push, server CPU-s/GiB" "$mode" .figures.push_chunked.server_cpu_s_per_gib
     row "pull, MiB/s" "$mode" .figures.pull.mib_per_s
     row "pull, server CPU-s/GiB" "$mode" .figures.pull.server_cpu_s_per_gib
+    row "pull, client (regkit bench) CPU-s/GiB" "$mode" '.figures.pull | if .client_cpu_s then .client_cpu_s / (.bytes / 1073741824) else null end'
     row "manifest HEAD, req/s ($concurrency connections)" "$mode" .figures.manifest_head.requests_per_s
     row "manifest HEAD, p99 ms" "$mode" .figures.manifest_head.p99_ms
     row "manifest GET, req/s" "$mode" .figures.manifest_get.requests_per_s

@@ -211,6 +211,9 @@ fn plain_http_reports_every_figure_and_leaves_nothing() {
         report.pointer("/figures/push_monolithic/server_cpu_s_per_gib").and_then(Value::as_f64);
     assert!(cpu.is_some_and(|c| c >= 0.0), "server CPU missing:\n{report:#}");
     positive(&report, "/server/after/peak_rss_kib");
+    // The benchmark's own CPU time, to tell a client-bound figure from a server-bound one.
+    let client = report.pointer("/figures/pull/client_cpu_s").and_then(Value::as_f64);
+    assert!(client.is_some_and(|c| c >= 0.0), "client CPU missing:\n{report:#}");
     assert_nothing_left(&ws, &registry, &report, &[]);
 
     // Concurrent pushes (the peak-memory workload), and the human table.

@@ -31,7 +31,7 @@ pub use units::{format_size, parse_duration, parse_size};
 
 use client::Client;
 use report::{LatencyFigure, RateFigure, TransferFigure};
-use server::ServerProbe;
+use server::{CpuMeter, ServerProbe};
 use workloads::{Cleanup, Pushed};
 
 /// Errors that stop a benchmark. Each names the request or value involved.
@@ -333,10 +333,10 @@ async fn one_run(
             transfers::precompute_digest(seed ^ 1, size, progress.bytes("hashing test data", size))
                 .await?;
         let bar = progress.bytes("push (monolithic)", size);
-        let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
+        let meter = CpuMeter::start(probe)?;
         let t = transfers::push_monolithic(&mut conn, client, repo, seed ^ 1, size, &digest, bar)
             .await?;
-        let cpu = cpu_delta(probe, cpu)?;
+        let cpu = meter.stop()?;
         pushed.blobs.push(digest.clone());
         transfers::check_blob(&mut conn, client, repo, &digest, size).await?;
         if selected(Workload::Push) {
@@ -344,9 +344,9 @@ async fn one_run(
         }
         if selected(Workload::Pull) {
             let bar = progress.bytes("pull (re-hashed)", size);
-            let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
+            let meter = CpuMeter::start(probe)?;
             let t = transfers::pull(&mut conn, client, repo, &digest, size, bar).await?;
-            figures.pull = Some(TransferFigure::new(&t, cpu_delta(probe, cpu)?));
+            figures.pull = Some(TransferFigure::new(&t, meter.stop()?));
         }
         layers.push((digest, size));
     }
@@ -355,7 +355,7 @@ async fn one_run(
             transfers::precompute_digest(seed ^ 2, size, progress.bytes("hashing test data", size))
                 .await?;
         let bar = progress.bytes("push (chunked)", size);
-        let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
+        let meter = CpuMeter::start(probe)?;
         let t = transfers::push_chunked(
             &mut conn,
             client,
@@ -367,7 +367,7 @@ async fn one_run(
             bar,
         )
         .await?;
-        let cpu = cpu_delta(probe, cpu)?;
+        let cpu = meter.stop()?;
         pushed.blobs.push(digest.clone());
         transfers::check_blob(&mut conn, client, repo, &digest, size).await?;
         figures.push_chunked = Some(TransferFigure::new(&t, cpu));
@@ -383,9 +383,9 @@ async fn one_run(
         .await?;
         let blobs: Vec<(u64, String)> = seeds.into_iter().zip(digests).collect();
         let bar = progress.bytes(&format!("{n} pushes at once"), size * n);
-        let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
+        let meter = CpuMeter::start(probe)?;
         let outcome = transfers::parallel_push(client, repo, &blobs, size, bar).await;
-        let cpu = cpu_delta(probe, cpu)?;
+        let cpu = meter.stop()?;
         // Record every digest even on failure: cleanup of a blob that never landed only
         // happens on the error path, where cleanup errors are ignored.
         pushed.blobs.extend(blobs.iter().map(|(_, d)| d.clone()));
@@ -430,7 +430,7 @@ async fn one_run(
             let label =
                 format!("manifest {} x{}", if get { "GET" } else { "HEAD" }, options.concurrency);
             let bar = progress.spinner(&label);
-            let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
+            let meter = CpuMeter::start(probe)?;
             let rate = workloads::manifest_rate(
                 client,
                 repo,
@@ -440,7 +440,7 @@ async fn one_run(
                 options.duration,
             )
             .await?;
-            let figure = Some(RateFigure::new(rate, cpu_delta(probe, cpu)?));
+            let figure = Some(RateFigure::new(rate, meter.stop()?));
             bar.finish_and_clear();
             if get { figures.manifest_get = figure } else { figures.manifest_head = figure }
         }
@@ -448,7 +448,7 @@ async fn one_run(
     if selected(Workload::Catalog) {
         let bar = progress.spinner("catalog ?n=100");
         let target = client.path("/v2/_catalog?n=100");
-        let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
+        let meter = CpuMeter::start(probe)?;
         let latencies = workloads::latency(
             client,
             &target,
@@ -462,14 +462,14 @@ async fn one_run(
             },
         )
         .await?;
-        figures.catalog = Some(LatencyFigure::new(latencies, cpu_delta(probe, cpu)?));
+        figures.catalog = Some(LatencyFigure::new(latencies, meter.stop()?));
         bar.finish_and_clear();
     }
     if selected(Workload::Tags) {
         let bar = progress.spinner("tags/list");
         let target = client.path(&format!("/v2/{repo}/tags/list"));
         let what = format!("GET /v2/{repo}/tags/list");
-        let cpu = probe.map(ServerProbe::cpu_seconds).transpose()?;
+        let meter = CpuMeter::start(probe)?;
         let latencies = workloads::latency(client, &target, options.duration, &what, |json| {
             let tags = json.get("tags").and_then(|t| t.as_array());
             match tags {
@@ -478,17 +478,10 @@ async fn one_run(
             }
         })
         .await?;
-        figures.tags_list = Some(LatencyFigure::new(latencies, cpu_delta(probe, cpu)?));
+        figures.tags_list = Some(LatencyFigure::new(latencies, meter.stop()?));
         bar.finish_and_clear();
     }
     Ok(figures)
-}
-
-fn cpu_delta(probe: Option<&ServerProbe>, before: Option<f64>) -> Result<Option<f64>, Error> {
-    match (probe, before) {
-        (Some(p), Some(b)) => Ok(Some(p.cpu_seconds()? - b)),
-        _ => Ok(None),
-    }
 }
 
 /// Progress bars on stderr, or hidden ones that cost nothing.

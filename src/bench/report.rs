@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Options;
 use super::client::Client;
-use super::server::Memory;
+use super::server::{CpuUse, Memory};
 use super::stats::{Latencies, median};
 use super::transfers::Transfer;
 use super::units::format_size;
@@ -33,11 +33,15 @@ pub struct TransferFigure {
     /// Server CPU seconds per GiB moved (with `--server-pid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_s_per_gib: Option<f64>,
+    /// CPU seconds spent by the benchmark itself (where /proc exists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cpu_s: Option<f64>,
 }
 
 impl TransferFigure {
     /// The figure for a finished transfer.
-    pub fn new(t: &Transfer, server_cpu_s: Option<f64>) -> Self {
+    pub fn new(t: &Transfer, cpu: CpuUse) -> Self {
+        let server_cpu_s = cpu.server_s;
         let seconds = t.seconds.max(1e-9);
         TransferFigure {
             bytes: t.bytes,
@@ -46,6 +50,7 @@ impl TransferFigure {
             requests: t.requests,
             server_cpu_s,
             server_cpu_s_per_gib: server_cpu_s.map(|c| c / (t.bytes as f64 / GIB)),
+            client_cpu_s: cpu.client_s,
         }
     }
 }
@@ -68,11 +73,14 @@ pub struct RateFigure {
     /// Server CPU seconds spent (with `--server-pid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_s: Option<f64>,
+    /// CPU seconds spent by the benchmark itself (where /proc exists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cpu_s: Option<f64>,
 }
 
 impl RateFigure {
     /// The figure for a finished rate workload.
-    pub fn new(mut rate: Rate, server_cpu_s: Option<f64>) -> Self {
+    pub fn new(mut rate: Rate, cpu: CpuUse) -> Self {
         RateFigure {
             requests: rate.requests,
             seconds: rate.seconds,
@@ -80,7 +88,8 @@ impl RateFigure {
             p50_ms: rate.latencies.percentile_ms(50.0).unwrap_or(0.0),
             p99_ms: rate.latencies.percentile_ms(99.0).unwrap_or(0.0),
             connections: rate.connections,
-            server_cpu_s,
+            server_cpu_s: cpu.server_s,
+            client_cpu_s: cpu.client_s,
         }
     }
 }
@@ -97,16 +106,20 @@ pub struct LatencyFigure {
     /// Server CPU seconds spent (with `--server-pid`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_s: Option<f64>,
+    /// CPU seconds spent by the benchmark itself (where /proc exists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cpu_s: Option<f64>,
 }
 
 impl LatencyFigure {
     /// The figure for finished latency samples.
-    pub fn new(mut latencies: Latencies, server_cpu_s: Option<f64>) -> Self {
+    pub fn new(mut latencies: Latencies, cpu: CpuUse) -> Self {
         LatencyFigure {
             requests: latencies.len() as u64,
             p50_ms: latencies.percentile_ms(50.0).unwrap_or(0.0),
             p99_ms: latencies.percentile_ms(99.0).unwrap_or(0.0),
-            server_cpu_s,
+            server_cpu_s: cpu.server_s,
+            client_cpu_s: cpu.client_s,
         }
     }
 }
@@ -234,10 +247,14 @@ impl Report {
             let _ = writeln!(out, "{label:<28} {result:>14}  {detail}");
         };
         let transfer = |t: &TransferFigure| {
-            let cpu = t
-                .server_cpu_s_per_gib
-                .map(|c| format!("; server {c:.2} CPU-s/GiB"))
-                .unwrap_or_default();
+            let gib = t.bytes as f64 / GIB;
+            let mut cpu = String::new();
+            if let Some(c) = t.server_cpu_s_per_gib {
+                cpu += &format!("; server {c:.2} CPU-s/GiB");
+            }
+            if let Some(c) = t.client_cpu_s {
+                cpu += &format!("; client {:.2} CPU-s/GiB", c / gib);
+            }
             let detail = format!(
                 "{} in {:.2} s, {} requests{cpu}",
                 format_size(t.bytes),
@@ -331,6 +348,7 @@ fn median_transfer<'a>(items: impl Iterator<Item = &'a TransferFigure>) -> Optio
         requests: med(&items, |t| t.requests as f64).round() as u64,
         server_cpu_s: med_opt(&items, |t| t.server_cpu_s),
         server_cpu_s_per_gib: med_opt(&items, |t| t.server_cpu_s_per_gib),
+        client_cpu_s: med_opt(&items, |t| t.client_cpu_s),
     })
 }
 
@@ -344,6 +362,7 @@ fn median_rate<'a>(items: impl Iterator<Item = &'a RateFigure>) -> Option<RateFi
         p99_ms: med(&items, |r| r.p99_ms),
         connections: med(&items, |r| r.connections as f64).round() as u64,
         server_cpu_s: med_opt(&items, |r| r.server_cpu_s),
+        client_cpu_s: med_opt(&items, |r| r.client_cpu_s),
     })
 }
 
@@ -354,6 +373,7 @@ fn median_latency<'a>(items: impl Iterator<Item = &'a LatencyFigure>) -> Option<
         p50_ms: med(&items, |l| l.p50_ms),
         p99_ms: med(&items, |l| l.p99_ms),
         server_cpu_s: med_opt(&items, |l| l.server_cpu_s),
+        client_cpu_s: med_opt(&items, |l| l.client_cpu_s),
     })
 }
 
@@ -370,6 +390,7 @@ mod tests {
                 requests: 2,
                 server_cpu_s: Some(mib_per_s / 100.0),
                 server_cpu_s_per_gib: None,
+                client_cpu_s: None,
             }),
             ..Figures::default()
         }
@@ -388,8 +409,13 @@ mod tests {
     #[test]
     fn table_lists_each_figure() {
         let mut figures = transfer(150.0);
-        figures.catalog =
-            Some(LatencyFigure { requests: 10, p50_ms: 1.5, p99_ms: 9.0, server_cpu_s: None });
+        figures.catalog = Some(LatencyFigure {
+            requests: 10,
+            p50_ms: 1.5,
+            p99_ms: 9.0,
+            server_cpu_s: None,
+            client_cpu_s: None,
+        });
         let report = Report {
             url: "https://r:5000".into(),
             repo: "regkit-bench".into(),
@@ -428,7 +454,7 @@ mod tests {
     #[test]
     fn transfer_arithmetic() {
         let t = Transfer { bytes: 512 << 20, seconds: 2.0, requests: 2 };
-        let f = TransferFigure::new(&t, Some(3.0));
+        let f = TransferFigure::new(&t, CpuUse { server_s: Some(3.0), client_s: Some(1.0) });
         assert_eq!(f.mib_per_s, 256.0);
         assert_eq!(f.server_cpu_s_per_gib, Some(6.0));
     }

@@ -1,6 +1,7 @@
 //! `--server-pid`: reads a registry process's CPU time and memory from Linux /proc, so a
-//! benchmark on the same machine can report server CPU seconds per workload and peak RSS.
-//! Read-only; it never signals or changes the process.
+//! benchmark on the same machine can report server CPU seconds per workload and peak RSS; and
+//! the benchmark's own CPU time, which shows when the client rather than the server is the
+//! limit. Read-only; it never signals or changes the process.
 
 use super::Error;
 
@@ -51,6 +52,43 @@ impl ServerProbe {
             })
         };
         Ok(Memory { rss_kib: field("VmRSS")?, peak_rss_kib: field("VmHWM")? })
+    }
+}
+
+/// CPU seconds spent during one workload.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CpuUse {
+    /// By the server (with `--server-pid`).
+    pub server_s: Option<f64>,
+    /// By this benchmark process (where /proc exists).
+    pub client_s: Option<f64>,
+}
+
+/// CPU time readings taken when a workload starts.
+pub struct CpuMeter {
+    server: Option<(ServerProbe, f64)>,
+    client: Option<(ServerProbe, f64)>,
+}
+
+impl CpuMeter {
+    /// Reads the server's (if probed) and this process's CPU time now.
+    pub fn start(server: Option<&ServerProbe>) -> Result<Self, Error> {
+        let server = server.map(|p| p.cpu_seconds().map(|s| (p.clone(), s))).transpose()?;
+        // Our own figure is a bonus: without /proc it is simply left out.
+        let me = ServerProbe { pid: std::process::id() };
+        let client = me.cpu_seconds().ok().map(|s| (me, s));
+        Ok(CpuMeter { server, client })
+    }
+
+    /// CPU seconds spent since [`CpuMeter::start`].
+    pub fn stop(&self) -> Result<CpuUse, Error> {
+        let server = match &self.server {
+            Some((probe, before)) => Some(probe.cpu_seconds()? - before),
+            None => None,
+        };
+        let client =
+            self.client.as_ref().and_then(|(me, before)| Some(me.cpu_seconds().ok()? - before));
+        Ok(CpuUse { server_s: server, client_s: client })
     }
 }
 
