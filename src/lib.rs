@@ -9,9 +9,11 @@
 //! - [`k8s`]: Kubernetes Secrets and ServiceAccounts for pulling from and serving the registry.
 //! - [`doctor`]: checks a registry address as a Docker/containerd client would.
 //! - [`registry`]: the registry: API routes, auth, storage, config.yml, TLS and the server.
+//! - [`bench`]: `regkit bench`, a checked benchmark client for any registry.
 //! - [`cli`]: argument parsing and dispatch only; no logic a test would want to reach.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod cli;
 pub mod deploy;
 pub mod doctor;

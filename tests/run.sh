@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 declare -A PKG=(
   [openssl]=openssl [htpasswd]=apache2-utils [skopeo]=skopeo [podman]=podman
   [buildah]=buildah [docker-registry]=docker-registry [docker-compose]=docker-compose
-  [curl]=curl [wrk]=wrk [kubectl]=kubernetes-client [shellcheck]=shellcheck [kill]=procps [dockerd]=docker.io
+  [curl]=curl [wrk]=wrk [kubectl]=kubernetes-client [shellcheck]=shellcheck [kill]=procps [dockerd]=docker.io [jq]=jq
 )
 missing=()
 for prog in "${!PKG[@]}"; do

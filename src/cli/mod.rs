@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+pub mod bench;
 pub mod certs;
 pub mod doctor;
 pub mod htpasswd;
@@ -30,6 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Measure a registry: pushes, pulls, manifest request rates, catalog latency.
+    Bench(Box<bench::BenchArgs>),
     /// Create and check certificates: a CA, site and client certificates.
     #[command(subcommand)]
     Certs(certs::Command),
@@ -66,6 +69,7 @@ pub fn main() -> i32 {
         output::init_tracing();
     }
     let result = match cli.command {
+        Command::Bench(args) => bench::run(*args),
         Command::Certs(cmd) => certs::run(cmd),
         Command::Trust(cmd) => trust::run(cmd),
         Command::Htpasswd(cmd) => htpasswd::run(cmd),
