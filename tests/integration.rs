@@ -2,6 +2,7 @@
 //! suite links once. Each module tests one area through the real binary and real tools.
 
 mod bench;
+mod cli;
 mod cli_pki;
 mod deploy;
 mod doctor;

@@ -64,6 +64,9 @@ enum Command {
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        restore_default_sigpipe();
+    }
     // `serve` installs its own subscriber from log.level/log.formatter.
     if !matches!(cli.command, Command::Serve(_)) {
         output::init_tracing();
@@ -96,4 +99,15 @@ pub fn main() -> i32 {
 /// True when standard input is an interactive terminal (prompts are allowed).
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
+}
+
+/// Lets a closed stdout (`regkit ... --json | head`) end the process quietly, as other Unix
+/// tools do, instead of panicking in `println!`. Not for `serve`, which must survive peers
+/// that hang up.
+fn restore_default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called once at start-up before any thread is spawned; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
