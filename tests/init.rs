@@ -62,35 +62,50 @@ fn the_deployment_runs_the_reference_registry_and_serves_skopeo() {
     let (name, secret) = env_file.trim().split_once('=').unwrap();
     assert_eq!((name, secret.len()), ("REGISTRY_HTTP_SECRET", 64));
     // Run exactly the command the deployment's README gives (only the listen address is
-    // overridden, to a free loopback port).
+    // overridden, to a free loopback port), with regkit and with the reference registry: the
+    // same config.yml and environment run both.
     let readme = fs::read_to_string(dep.join("README.md")).unwrap();
-    let from = readme.find("env $(cat").expect("README has the docker-registry command");
-    let last = "docker-registry serve config.yml";
+    let from = readme.find("env $(cat").expect("README has the serve command");
+    let last = "regkit serve config.yml";
     let to = from + readme[from..].find(last).unwrap() + last.len();
-    let server = registry::Reference::start_shell(&ws, &dep, &readme[from..to]);
+    let script = &readme[from..to];
+    let regkit_bin = env!("CARGO_BIN_EXE_regkit");
+    let oci = image::build(&ws);
+    for (label, script) in [
+        ("regkit serve", script.replace(last, &format!("{regkit_bin} serve config.yml"))),
+        ("docker-registry", script.replace(last, "docker-registry serve config.yml")),
+    ] {
+        push_and_pull_with_skopeo(&ws, &dep, &oci, label, &script);
+    }
+}
+
+/// Starts `script` in the deployment folder and proves the deployment with skopeo: a wrong
+/// password is refused, a push and a pull with pki/ca.crt alone succeed, and without the CA
+/// TLS fails.
+fn push_and_pull_with_skopeo(ws: &Workspace, dep: &Path, oci: &Path, label: &str, script: &str) {
+    let server = registry::Reference::start_shell(ws, dep, script);
     // 127.0.0.1 is in the certificate because init adds the local SANs.
     let addr = &server.addr;
 
     let certs = ws.join("certs");
     fs::create_dir_all(&certs).unwrap();
     fs::copy(dep.join("pki/ca.crt"), certs.join("ca.crt")).unwrap();
-    let oci = image::build(&ws);
     let src = format!("oci:{}:v1", oci.display());
     let remote = format!("docker://{addr}/team/app:v1");
     let creds = format!("admin:{PASSWORD}");
-    let wrong = registry::skopeo_copy(&ws, &src, &remote, &certs, Some("admin:nope"), true);
-    assert_ne!(wrong.code, Some(0), "a wrong password must be refused\n{wrong}");
-    let push = registry::skopeo_copy(&ws, &src, &remote, &certs, Some(&creds), true);
-    assert_eq!(push.code, Some(0), "push failed\n{push}\n{}", server.log());
-    let back = ws.join("pulled");
+    let wrong = registry::skopeo_copy(ws, &src, &remote, &certs, Some("admin:nope"), true);
+    assert_ne!(wrong.code, Some(0), "{label}: a wrong password must be refused\n{wrong}");
+    let push = registry::skopeo_copy(ws, &src, &remote, &certs, Some(&creds), true);
+    assert_eq!(push.code, Some(0), "{label}: push failed\n{push}\n{}", server.log());
+    let back = ws.join(format!("pulled-{}", label.replace(' ', "-")));
     let dest = format!("oci:{}:v1", back.display());
-    let pull = registry::skopeo_copy(&ws, &remote, &dest, &certs, Some(&creds), false);
-    assert_eq!(pull.code, Some(0), "pull failed\n{pull}");
-    assert_eq!(image::manifest_digest(&oci), image::manifest_digest(&back));
+    let pull = registry::skopeo_copy(ws, &remote, &dest, &certs, Some(&creds), false);
+    assert_eq!(pull.code, Some(0), "{label}: pull failed\n{pull}");
+    assert_eq!(image::manifest_digest(oci), image::manifest_digest(&back), "{label}");
     // Without the CA, TLS fails: the generated CA is what makes it work.
     let empty = ws.join("no-ca");
     fs::create_dir_all(&empty).unwrap();
-    registry::skopeo_copy(&ws, &remote, &dest, &empty, Some(&creds), false)
+    registry::skopeo_copy(ws, &remote, &dest, &empty, Some(&creds), false)
         .stderr_has("certificate signed by unknown authority");
 }
 

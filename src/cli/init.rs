@@ -359,7 +359,9 @@ fn summary(dir: &Path, r: &InitReport, user: &str) {
         if dir == Path::new(".") { String::new() } else { format!("cd {} && ", dir.display()) };
     output::note("Next steps (README.md explains every file):");
     output::note(&format!("  1. Start it:     {cd}docker-compose up -d"));
-    output::note("     (or with Debian's docker-registry: the command is in README.md)");
+    output::note(
+        "     (or without containers, `regkit serve config.yml`: README.md has the command)",
+    );
     output::note(&format!(
         "  2. Trust the CA: copy {} to every node, there run\n       \
          tar xzf node-trust.tar.gz && sudo sh regkit-trust-*/install.sh",
