@@ -7,18 +7,17 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use rustls_pki_types::{CertificateDer, ServerName};
 
 use super::http::{self, First};
 use super::stores::{self, Anchor, ClientStore, SystemRoots};
 use super::target::Target;
 use super::transport::{Dialer, client_message};
 use super::{CheckStatus, Finding, Options, Report, chain, verdict};
+use crate::pki::ChainRecorder;
 
 /// Everything a client could trust for this registry.
 #[derive(Debug, Clone)]
@@ -73,7 +72,7 @@ pub fn handshake(
     tcp: TcpStream,
     target: &Target,
 ) -> Result<(TlsStream, Vec<CertificateDer<'static>>), HandshakeError> {
-    let recorder = Arc::new(RecordingVerifier::new());
+    let recorder = Arc::new(ChainRecorder::with_default_provider());
     let config = client_config(recorder.clone());
     let name = server_name(target);
     let conn = ClientConnection::new(config, name).map_err(HandshakeError::Tls)?;
@@ -90,7 +89,7 @@ pub fn handshake(
             });
         }
     }
-    let chain = recorder.chain.lock().map(|c| c.clone()).unwrap_or_default();
+    let chain = recorder.seen();
     Ok((stream, chain))
 }
 
@@ -256,7 +255,7 @@ fn server_name(target: &Target) -> ServerName<'static> {
     }
 }
 
-fn client_config(verifier: Arc<RecordingVerifier>) -> Arc<ClientConfig> {
+fn client_config(verifier: Arc<ChainRecorder>) -> Arc<ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -265,64 +264,6 @@ fn client_config(verifier: Arc<RecordingVerifier>) -> Arc<ClientConfig> {
         builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
-}
-
-/// Records the presented chain and accepts it; the doctor judges it afterwards, and never sends
-/// credentials unless that judgement passed. Handshake signatures are still verified.
-#[derive(Debug)]
-struct RecordingVerifier {
-    chain: Mutex<Vec<CertificateDer<'static>>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl RecordingVerifier {
-    fn new() -> Self {
-        let provider: CryptoProvider = rustls::crypto::aws_lc_rs::default_provider();
-        RecordingVerifier {
-            chain: Mutex::new(Vec::new()),
-            algorithms: provider.signature_verification_algorithms,
-        }
-    }
-}
-
-impl ServerCertVerifier for RecordingVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut chain) = self.chain.lock() {
-            chain.clear();
-            chain.push(end_entity.clone().into_owned());
-            chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
 }
 
 /// A TCP stream that keeps the first bytes the server sent, to recognise an HTTP answer.

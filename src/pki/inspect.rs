@@ -5,13 +5,10 @@
 use std::io::Write;
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::X509Certificate;
@@ -90,7 +87,7 @@ pub fn fetch_chain(target: &str, timeout: Duration) -> Result<Vec<CertificateDer
     let (host, port) = split_target(target)?;
     let fail = |reason: String| Error::Fetch { target: format!("{host}:{port}"), reason };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let recorder = Arc::new(Recorder { provider: provider.clone(), seen: Mutex::default() });
+    let recorder = Arc::new(super::ChainRecorder::new(provider.clone()));
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| fail(e.to_string()))?
@@ -154,70 +151,6 @@ fn split_target(target: &str) -> Result<(String, u16), Error> {
         return Err(bad("no host"));
     }
     Ok((host, port))
-}
-
-/// A verifier that records the presented chain and accepts it; handshake signatures are still
-/// checked so the recorded chain really belongs to the server that answered.
-#[derive(Debug)]
-struct Recorder {
-    provider: Arc<CryptoProvider>,
-    seen: Mutex<Vec<CertificateDer<'static>>>,
-}
-
-impl Recorder {
-    fn seen(&self) -> Vec<CertificateDer<'static>> {
-        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.clear();
-            seen.push(end_entity.clone().into_owned());
-            seen.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 fn describe_parsed(cert: &X509Certificate<'_>, der: &[u8]) -> CertInfo {

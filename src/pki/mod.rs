@@ -14,6 +14,7 @@ pub mod inspect;
 pub mod keys;
 pub mod leaf;
 pub mod p12;
+pub mod recorder;
 pub mod reissue;
 pub mod san;
 pub mod verify;
@@ -29,6 +30,7 @@ pub use keys::KeyType;
 pub use leaf::{
     CaPaths, ClientOptions, IssuedFiles, P12Request, SiteOptions, issue_client, issue_site,
 };
+pub use recorder::ChainRecorder;
 pub use reissue::{RenewOptions, SignOptions, renew, sign_csr};
 pub use san::SanEntry;
 pub use verify::{Problem, ProblemKind, Usage, verify_chain, verify_chain_for, verify_files};
