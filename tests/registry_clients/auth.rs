@@ -60,10 +60,12 @@ pub fn every_endpoint_family_refuses_bad_credentials(
     for user in [None, Some(wrong.as_str()), Some(stranger.as_str())] {
         for (family, method, path, extra) in &requests {
             let what = format!("{family}: {method} {path} as {user:?}");
-            // Requests with a body go over HTTP/1.1: over HTTP/2 the server may answer 401
-            // before the body arrives and then reset the stream with NO_ERROR (RFC 9113
-            // section 8.1 allows it; Go's server does the same), and Debian 12's curl 7.88.1
-            // then reports error 92 instead of the response it received.
+            // Requests with a body go over HTTP/1.1. Over HTTP/2 both servers answer 401
+            // before reading the body and then end the stream with HEADERS, DATA and
+            // RST_STREAM(NO_ERROR), in that order (RFC 9113 section 8.1; checked frame by
+            // frame), and Debian 12's curl 7.88.1 then reports error 92 instead of the
+            // response when the reset arrives before it has sent its body (a timing race that
+            // regkit, being quicker to answer, loses more often than distribution).
             let mut extra = extra.clone();
             if extra.contains(&"--data-binary") {
                 extra.push("--http1.1");
