@@ -81,10 +81,21 @@ fn serve_answers_blob_gets_over_h2_and_keeps_no_blob_from_a_short_body() {
     let put = short_put(&t, &upload, "--http2", &[]);
     assert_eq!(put.code, Some(92), "{put}");
     assert!(put.stderr.contains("PROTOCOL_ERROR"), "{put}");
+    // The request left a trace all the same: an access log line saying no answer got
+    // through. Its status is 0 when hyper dropped the handler on the reset, or 400 when the
+    // handler's refusal of the broken body won that race.
+    let upload_path = upload.split('?').next().unwrap().to_string();
+    let line =
+        t.server().wait_log(&format!("method=PUT path={upload_path}"), Duration::from_secs(10));
+    assert!(line.contains("status=0 ") || line.contains("status=400 "), "{line}");
+    assert!(line.contains("complete=false"), "{line}");
     let status = t.curl(&ws, "GET", &upload, &[]);
     status.expect(204, "the upload survives a reset stream");
     assert_eq!(status.header("range"), "0-0", "nothing was appended: {status}");
     t.curl(&ws, "HEAD", &blob, &[]).expect(404, "no blob after a short HTTP/2 body");
+    // hyper sends no body for HEAD: the answer is complete although its error body is unread.
+    let line = t.server().wait_log(&format!("method=HEAD path={blob} "), Duration::from_secs(10));
+    assert!(line.contains("status=404") && line.contains("complete=true"), "{line}");
     assert!(!on_disk.exists(), "blob data on disk after a short HTTP/2 body");
 
     // The control: the same bytes, whole, on that same upload, make the blob.
