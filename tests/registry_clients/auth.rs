@@ -49,9 +49,13 @@ pub fn every_endpoint_family_refuses_bad_credentials(
         ("tags", "GET", v2("tags/list"), vec![]),
         ("catalog", "GET", "/v2/_catalog".into(), vec![]),
     ];
-    // Distribution 2.8 has no referrers route at all (404 before auth); see referrers.rs.
-    if t.kind == Kind::Regkit {
-        requests.push(("referrers", "GET", v2(&format!("referrers/{manifest}")), vec![]));
+    let referrers = v2(&format!("referrers/{manifest}"));
+    match t.kind {
+        Kind::Regkit => requests.push(("referrers", "GET", referrers, vec![])),
+        // Distribution 2.8 has no referrers route at all: 404 before auth (see referrers.rs).
+        Kind::Reference => {
+            t.curl_as(ws, None, "GET", &referrers, &[]).expect(404, "distribution 2.8 referrers");
+        }
     }
     let before = snapshot(&t.root);
     let challenge = format!("basic realm=\"{}\"", REALM.to_ascii_lowercase());
