@@ -11,5 +11,6 @@ mod htpasswd;
 mod init;
 mod k8s_secret;
 mod registry_api;
+mod registry_clients;
 mod registry_serve;
 mod trust;

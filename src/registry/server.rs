@@ -5,7 +5,9 @@
 //!
 //! Around the router it adds what every response needs regardless of the handler: the
 //! `http.headers` of the configuration and one structured access-log event per request
-//! (target `regkit::access`: method, path, status, bytes, duration, user, remote address).
+//! (target `regkit::access`: method, path, status, bytes, duration, user, remote address;
+//! status 0 for a request dropped before the router answered it, such as a reset HTTP/2
+//! stream).
 //! The user comes from the [`AuthenticatedUser`] response extension a handler sets; request
 //! headers are never logged, so neither are credentials. Routing, storage and auth decisions
 //! belong to the router.
@@ -259,6 +261,18 @@ async fn observe(State(outer): State<Arc<Outer>>, req: Request, next: Next) -> R
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let remote = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    // hyper drops this future when an HTTP/2 stream is reset before the router answers (the
+    // client cancelled, or the body broke the protocol, e.g. shorter than its content-length):
+    // such a request is still logged, with status 0 and complete=false.
+    let mut unanswered = Unanswered(outer.access_log.then_some(AccessRecord {
+        start,
+        method,
+        path,
+        remote,
+        status: 0,
+        user: None,
+        bodiless: false,
+    }));
     let mut resp = next.run(req).await;
     for (name, values) in &outer.headers {
         if !resp.headers().contains_key(name) {
@@ -267,20 +281,27 @@ async fn observe(State(outer): State<Arc<Outer>>, req: Request, next: Next) -> R
             }
         }
     }
-    if !outer.access_log {
+    let Some(mut record) = unanswered.0.take() else {
         return resp;
-    }
-    let record = AccessRecord {
-        start,
-        method,
-        path,
-        remote,
-        status: resp.status().as_u16(),
-        user: resp.extensions().get::<AuthenticatedUser>().and_then(|u| u.0.clone()),
     };
+    record.status = resp.status().as_u16();
+    record.user = resp.extensions().get::<AuthenticatedUser>().and_then(|u| u.0.clone());
+    // hyper never sends the body of a HEAD response; dropping it unread is completion.
+    record.bodiless = record.method == Method::HEAD;
     let (parts, body) = resp.into_parts();
     let body = Body::new(LoggedBody { inner: body, bytes: 0, record: Some(record) });
     Response::from_parts(parts, body)
+}
+
+/// The record of a request the router has not answered yet; logged if dropped armed.
+struct Unanswered(Option<AccessRecord>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(record) = self.0.take() {
+            record.emit(0, false);
+        }
+    }
 }
 
 /// The facts of one request, logged once its response body is finished or dropped.
@@ -290,8 +311,11 @@ struct AccessRecord {
     method: Method,
     path: String,
     remote: Option<SocketAddr>,
+    /// 0 while no response exists.
     status: u16,
     user: Option<String>,
+    /// The response has no body to send (HEAD).
+    bodiless: bool,
 }
 
 impl AccessRecord {
@@ -363,9 +387,10 @@ impl LoggedBody {
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        // An empty body (HEAD, 204, ...) may be dropped without being polled: that is
-        // complete. Anything else dropped early was cut off by the client.
-        let complete = self.inner.is_end_stream();
+        // An empty body (204, ...) or the body of a HEAD response may be dropped without
+        // being polled: that is complete. Anything else dropped early was cut off.
+        let bodiless = self.record.as_ref().is_some_and(|r| r.bodiless);
+        let complete = bodiless || self.inner.is_end_stream();
         self.finish(complete);
     }
 }

@@ -6,12 +6,18 @@ use std::path::{Path, PathBuf};
 
 use super::Workspace;
 
+/// The buildah global flags of the workspace's private store (paths relative to the workspace).
+pub const STORE: [&str; 6] =
+    ["--root", "buildah-storage", "--runroot", "buildah-run", "--storage-driver", "vfs"];
+
+/// The name `build` commits its image under in the private store.
+pub const NAME: &str = "localhost/regkit-test/img:v1";
+
 /// Builds an image holding `/hello.txt` and returns its OCI layout folder (tag `v1`).
 pub fn build(ws: &Workspace) -> PathBuf {
     fs::write(ws.join("hello.txt"), format!("hello from {}\n", ws.path().display())).unwrap();
-    let store =
-        ["--root", "buildah-storage", "--runroot", "buildah-run", "--storage-driver", "vfs"];
-    let tag = "localhost/regkit-test/img:v1";
+    let store = STORE;
+    let tag = NAME;
     let c = ws.tool("buildah").args(store).args(["from", "scratch"]).ok().stdout.trim().to_string();
     ws.tool("buildah").args(store).args(["copy", &c, "hello.txt", "/hello.txt"]).ok();
     ws.tool("buildah").args(store).args(["commit", "-q", &c, tag]).ok();

@@ -7,6 +7,7 @@
 pub mod image;
 pub mod pki;
 pub mod registry;
+pub mod serve;
 pub mod terminal;
 
 use std::path::{Path, PathBuf};
