@@ -319,7 +319,8 @@ fn uninstall_removes_exactly_what_install_wrote() {
     ws.tool("tar").args(["xzf", "other.tar.gz"]).ok();
     let script = ws.join("regkit-trust-10.0.0.7_5000/install.sh");
     let r = ws.tool("sh").arg(&script).args(["--uninstall", "--root"]).arg(&root).code(1);
-    r.stderr_has("the CA beside it is another one").stderr_has("its CA copy is another one");
+    r.stderr_has("the CA beside it is another one")
+        .stderr_has("its CA copy for 10.0.0.7:5000 is another one");
     assert_eq!(tree(&root), snapshot);
 
     let dry = uninstall(&ws, &pki.ca, registry, &root).arg("--dry-run").ok();
