@@ -111,6 +111,32 @@ fn the_pull_secret_and_the_bundle_cover_every_address_nodes_pull_through() {
     }
     assert_eq!(readme.matches("/REPOSITORY:TAG`").count(), want.len(), "{readme}");
 
+    // The README's commands for rebuilding both after an edit give the same entries and files.
+    let from = readme.find("    regkit k8s secret docker-registry").expect("rebuild commands");
+    let to = from + readme[from..].find("--registry reg.example.com\n").unwrap();
+    let script = readme[from..to + "--registry reg.example.com".len()].replace(
+        "--out k8s/secret-pull.yaml --force",
+        "--out k8s/secret-pull.yaml --force --password-stdin",
+    );
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_regkit")).parent().unwrap().to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let old_bundle = ws.join("old-bundle");
+    fs::create_dir_all(&old_bundle).unwrap();
+    ws.tool("tar").args(["xzf", "dep/trust/node-trust.tar.gz", "-C"]).arg(&old_bundle).ok();
+    ws.tool("sh")
+        .args(["-c", &format!("cd dep && {script}")])
+        .env("PATH", &path)
+        .stdin(format!("{PASSWORD}\n"))
+        .ok();
+    assert_eq!(pull_secret_json(&dep), config);
+    let new_bundle = ws.join("new-bundle");
+    fs::create_dir_all(&new_bundle).unwrap();
+    ws.tool("tar").args(["xzf", "dep/trust/node-trust.tar.gz", "-C"]).arg(&new_bundle).ok();
+    assert_eq!(crate::harness::snapshot(&old_bundle), crate::harness::snapshot(&new_bundle));
+
     // Without an Ingress, its host is not an address; the bundle's uninstall takes it all away.
     let ws2 = Workspace::new();
     init(&ws2, &["--host", "reg.example.com", "--no-ingress"]);
