@@ -18,8 +18,8 @@ pub enum Command {
         regkit trust install --ca pki/ca.crt --registry 10.0.0.7:5000 --dry-run\n  \
         regkit trust install --ca pki/ca.crt --registry reg.example.com --podman --system\n  \
         regkit trust install --ca pki/ca.crt --registry '[fd00::7]:5000' --root ./stage --json\n  \
-        regkit trust install --ca pki/ca.crt --registry reg.lan:5000 --registry 10.0.0.5:30500 \
-        --registry reg.lan\n\n\
+        regkit trust install --ca pki/ca.crt --registry reg.lan:5000 \\\n      \
+        --registry 10.0.0.5:30500 --registry reg.lan   # every address nodes pull through\n\n\
         Files (HOST[:PORT] as in image names; port 443 is left out, as Docker does):\n  \
         docker      /etc/docker/certs.d/HOST[:PORT]/ca.crt\n  \
         containerd  /etc/containerd/certs.d/HOST[:PORT]/{hosts.toml,ca.crt}\n  \
@@ -38,8 +38,8 @@ pub enum Command {
     /// Write a .tar.gz with the trust files and an install.sh a node runs without regkit.
     #[command(after_help = "Examples:\n  \
         regkit trust bundle --ca pki/ca.crt --registry reg.example.com:5000 --out node-trust.tar.gz\n  \
-        regkit trust bundle --ca pki/ca.crt --registry reg.lan:5000 --registry reg.lan:30500 \
-        --registry reg.lan\n\n\
+        regkit trust bundle --ca pki/ca.crt --registry reg.lan:5000 \\\n      \
+        --registry reg.lan:30500 --registry reg.lan --out node-trust.tar.gz\n\n\
         On each node:\n  \
         tar xzf node-trust.tar.gz && sh regkit-trust-*/install.sh          (as root)\n  \
         sh regkit-trust-*/install.sh --dry-run | --root DIR | --uninstall")]

@@ -493,3 +493,57 @@ fn at(err: Error, path: &Path) -> Error {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(dir: &Path) -> CaBundle {
+        let made = crate::pki::create_ca(&crate::pki::CaOptions {
+            dir: dir.join("pki"),
+            ..crate::pki::CaOptions::default()
+        })
+        .unwrap();
+        CaBundle::read(&made.cert).unwrap()
+    }
+
+    #[test]
+    fn several_addresses_share_one_k3s_file_and_one_system_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca(dir.path());
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let regs: Vec<RegistryHost> =
+            ["reg.lan:5000", "reg.lan:30500", "reg.lan:443", "reg.lan:5000"]
+                .iter()
+                .map(|s| s.parse().unwrap())
+                .collect();
+        let all =
+            Selection { docker: true, containerd: true, podman: true, k3s: true, system: true };
+        let report = Plan::install(&ca, &regs, all, &root, false).unwrap().apply().unwrap();
+        assert_eq!(report.registries, ["reg.lan:5000", "reg.lan:30500", "reg.lan"]);
+        let count = |c: Client| report.files.iter().filter(|s| s.client == c).count();
+        // Per address: docker, podman, k3s copy, containerd ca + hosts.toml; then one
+        // registries.yaml and one system file.
+        assert_eq!(report.files.len(), 3 * 5 + 1 + 1);
+        assert_eq!(count(Client::System), 1);
+        assert!(report.notes.iter().any(|n| n.contains("directory named reg.lan (no port)")));
+
+        // A k3s key changed by hand for one address: uninstall takes the others' keys out,
+        // keeps that one and says so (exit 1 in the CLI).
+        let path = root.join(k3s::YAML_PATH);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = text.replace(&k3s::ca_file(&regs[1]), "/elsewhere.crt");
+        std::fs::write(&path, edited).unwrap();
+        let report = Plan::uninstall(&ca, &regs, all, &root).unwrap().apply().unwrap();
+        assert!(report.kept_any());
+        let k3s_steps: Vec<Change> =
+            report.files.iter().filter(|s| s.path == path).map(|s| s.change).collect();
+        assert_eq!(k3s_steps, [Change::Update, Change::Kept]);
+        let left: crate::trust::yaml::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let configs = left.get("configs").unwrap();
+        assert!(configs.get("reg.lan:30500").is_some());
+        assert!(configs.get("reg.lan:5000").is_none() && configs.get("reg.lan").is_none());
+    }
+}
