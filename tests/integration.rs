@@ -9,6 +9,7 @@ mod doctor;
 mod harness;
 mod htpasswd;
 mod init;
+mod init_addresses;
 mod k8s_secret;
 mod registry_api;
 mod registry_clients;

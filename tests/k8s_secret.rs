@@ -348,3 +348,28 @@ fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
+
+/// `--server` repeated: one `auths` entry per address with the same credentials (a registry
+/// reached through a NodePort and an Ingress as well); the same address twice is refused.
+#[test]
+fn docker_registry_secret_with_several_servers() {
+    let ws = Workspace::new();
+    let args = ["k8s", "secret", "docker-registry", "regcred", "--password-stdin"];
+    let r = ws
+        .regkit()
+        .args(args)
+        .args(["--server", "reg.lan:5000", "--server", "10.0.0.5:30500", "--server", "reg.lan"])
+        .args(["--username", "ci"])
+        .stdin("pw\n")
+        .ok();
+    let secret: serde_json::Value = serde_saphyr::from_str(&r.stdout).unwrap();
+    let json = BASE64.decode(secret["data"][".dockerconfigjson"].as_str().unwrap()).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let auths = config["auths"].as_object().unwrap();
+    assert_eq!(auths.keys().collect::<Vec<_>>(), ["10.0.0.5:30500", "reg.lan", "reg.lan:5000"]);
+    for (_, e) in auths {
+        assert_eq!(e["auth"], BASE64.encode("ci:pw"));
+    }
+    let dup = ws.regkit().args(args).args(["--server", "a:1", "--server", "a:1"]);
+    dup.args(["--username", "ci"]).stdin("pw\n").code(2).stderr_has("\"a:1\" is given twice");
+}

@@ -273,6 +273,92 @@ fn bundle_install_sh_builds_the_same_tree_and_is_idempotent() {
     }
 }
 
+/// One install, and one bundle, for several addresses of the same registry (the registry
+/// port, a NodePort, an Ingress host on 443): a directory per address for each client, one
+/// k3s entry per address, one system-store file; the bundle's install.sh builds the same
+/// tree, and both uninstalls take exactly that away again.
+#[test]
+fn several_registry_addresses_in_one_install_and_one_bundle() {
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let addrs = ["reg.lan:5000", "10.0.0.5:30500", "reg.lan:443"];
+    let dirs = ["reg.lan:5000", "10.0.0.5:30500", "reg.lan"];
+    let existing = "configs:\n  \"other.example:5000\":\n    auth:\n      username: bob\n";
+    let registry_args: Vec<&str> = addrs.iter().flat_map(|a| ["--registry", *a]).collect();
+    let by_regkit = mkdir(ws.join("by-regkit"));
+    let by_script = mkdir(ws.join("by-script"));
+    for root in [&by_regkit, &by_script] {
+        std::fs::write(mkdir(root.join("etc/rancher/k3s")).join("registries.yaml"), existing)
+            .unwrap();
+    }
+    let out = ws
+        .regkit()
+        .args(["trust", "install", "--all", "--json", "--ca"])
+        .arg(&pki.ca)
+        .args(&registry_args)
+        .arg("--root")
+        .arg(&by_regkit)
+        .ok();
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["registries"], serde_json::json!(dirs));
+    assert_eq!(report["system_store"], "left_to_node");
+    let mut want: Vec<String> = vec!["etc/rancher/k3s/registries.yaml".into()];
+    for d in dirs {
+        for client in ["docker", "containers", "containerd"] {
+            want.push(format!("etc/{client}/certs.d/{d}/ca.crt"));
+        }
+        want.push(format!("etc/containerd/certs.d/{d}/hosts.toml"));
+        want.push(format!("etc/rancher/k3s/registry-ca/{}.crt", d.replace(':', "_")));
+    }
+    want.push("usr/local/share/ca-certificates/regkit-reg.lan_5000.crt".into());
+    want.sort();
+    assert_eq!(files_in(&by_regkit), want);
+    let configs = yaml(&by_regkit.join("etc/rancher/k3s/registries.yaml"));
+    let configs = configs.get("configs").unwrap();
+    assert!(configs.get("other.example:5000").is_some());
+    for d in dirs {
+        let ca_file = configs.get(d).unwrap().get("tls").unwrap().get("ca_file").unwrap();
+        let expected = format!("/etc/rancher/k3s/registry-ca/{}.crt", d.replace(':', "_"));
+        assert_eq!(ca_file.as_str(), Some(expected.as_str()));
+    }
+
+    ws.regkit()
+        .args(["trust", "bundle", "--all", "--ca"])
+        .arg(&pki.ca)
+        .args(&registry_args)
+        .args(["--out", "multi.tar.gz"])
+        .ok()
+        .stdout_has("for reg.lan:5000, 10.0.0.5:30500, reg.lan");
+    ws.tool("tar").args(["xzf", "multi.tar.gz"]).ok();
+    let script = ws.join("regkit-trust-reg.lan_5000/install.sh");
+    let dry = ws.tool("sh").arg(&script).args(["--dry-run", "--root"]).arg(&by_script).ok();
+    assert_eq!(dry.stdout.matches("registries.yaml (k3s)").count(), dirs.len(), "{dry}");
+    assert_eq!(files_in(&by_script), ["etc/rancher/k3s/registries.yaml"]);
+    ws.tool("sh").arg(&script).arg("--root").arg(&by_script).ok();
+    let yaml_rel = "etc/rancher/k3s/registries.yaml";
+    assert_eq!(yaml(&by_regkit.join(yaml_rel)), yaml(&by_script.join(yaml_rel)));
+    let (mut a, mut b) = (tree(&by_regkit), tree(&by_script));
+    a.remove(yaml_rel);
+    b.remove(yaml_rel);
+    assert_eq!(a, b, "install.sh and `regkit trust install` trees differ");
+    let again = ws.tool("sh").arg(&script).arg("--root").arg(&by_regkit).ok();
+    assert!(!again.stdout.contains("created") && !again.stdout.contains("updated"), "{again}");
+
+    let before: regkit::trust::yaml::Value = serde_saphyr::from_str(existing).unwrap();
+    ws.tool("sh").arg(&script).args(["--uninstall", "--root"]).arg(&by_script).ok();
+    ws.regkit()
+        .args(["trust", "uninstall", "--all", "--ca"])
+        .arg(&pki.ca)
+        .args(&registry_args)
+        .arg("--root")
+        .arg(&by_regkit)
+        .ok();
+    for root in [&by_regkit, &by_script] {
+        assert_eq!(files_in(root), [yaml_rel], "{}", root.display());
+        assert_eq!(yaml(&root.join(yaml_rel)), before);
+    }
+}
+
 #[test]
 fn uninstall_removes_exactly_what_install_wrote() {
     let ws = Workspace::new();
@@ -319,7 +405,8 @@ fn uninstall_removes_exactly_what_install_wrote() {
     ws.tool("tar").args(["xzf", "other.tar.gz"]).ok();
     let script = ws.join("regkit-trust-10.0.0.7_5000/install.sh");
     let r = ws.tool("sh").arg(&script).args(["--uninstall", "--root"]).arg(&root).code(1);
-    r.stderr_has("the CA beside it is another one").stderr_has("its CA copy is another one");
+    r.stderr_has("the CA beside it is another one")
+        .stderr_has("its CA copy for 10.0.0.7:5000 is another one");
     assert_eq!(tree(&root), snapshot);
 
     let dry = uninstall(&ws, &pki.ca, registry, &root).arg("--dry-run").ok();

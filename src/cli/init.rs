@@ -352,6 +352,10 @@ fn summary(dir: &Path, r: &InitReport, user: &str) {
         r.site_not_after
     ));
     output::note(&format!("  user      {user} in auth/htpasswd and k8s/secret-pull.yaml"));
+    output::note(&format!(
+        "  pulls     {} (pull secret, trust bundle and certificate cover each)",
+        r.pull_addresses.join(", ")
+    ));
     for p in &r.removed {
         output::note(&format!("  removed   {} (no longer generated)", p.display()));
     }

@@ -28,13 +28,17 @@ with --password-stdin; it is never taken as an argument.
 Examples:
   regkit k8s secret docker-registry regcred --server reg.example:5000 --username ci -n apps
   printf '%s\\n' \"$PW\" | regkit k8s secret docker-registry regcred \\
-      --server reg.example:5000 --username ci --password-stdin --out k8s/secrets.yaml")]
+      --server reg.example:5000 --username ci --password-stdin --out k8s/secrets.yaml
+  regkit k8s secret docker-registry regcred --server reg.lan:5000 --server reg.lan:30500 \\
+      --server reg.lan --username ci   # one auths entry per address nodes pull through")]
     DockerRegistry {
         /// Secret name (lowercase RFC 1123 subdomain).
         name: String,
-        /// Registry address as image references write it (host:port).
+        /// Registry address as image references write it (host:port). Repeat it for every
+        /// address nodes pull through: each gets its own `auths` entry, same credentials
+        /// (one --server gives exactly kubectl's secret).
         #[arg(long, alias = "docker-server", default_value = k8s::DEFAULT_SERVER)]
-        server: String,
+        server: Vec<String>,
         /// Registry user name.
         #[arg(long, alias = "docker-username")]
         username: String,
@@ -148,15 +152,19 @@ fn run_secret(cmd: SecretCommand) -> anyhow::Result<Status> {
                 k8s::validate_namespace(ns)?;
             }
             let source = password::Source::from_flags(password_stdin, None);
+            let servers = server.join(", ");
             let secret =
-                password::read(source, &format!("password of {username} at {server}"), true)?;
-            let creds = RegistryCredentials {
-                server: &server,
-                username: &username,
-                password: &secret,
-                email: email.as_deref(),
-            };
-            (k8s::docker_registry(&name, out.namespace.as_deref(), &creds)?.into(), out)
+                password::read(source, &format!("password of {username} at {servers}"), true)?;
+            let creds: Vec<RegistryCredentials<'_>> = server
+                .iter()
+                .map(|s| RegistryCredentials {
+                    server: s,
+                    username: &username,
+                    password: &secret,
+                    email: email.as_deref(),
+                })
+                .collect();
+            (k8s::docker_registry_all(&name, out.namespace.as_deref(), &creds)?.into(), out)
         }
         SecretCommand::Tls { name, cert, key, out } => {
             let cert = SourceFile::read(&cert)?;

@@ -17,7 +17,9 @@ pub enum Command {
         regkit trust install --ca pki/ca.crt --registry reg.example.com:5000\n  \
         regkit trust install --ca pki/ca.crt --registry 10.0.0.7:5000 --dry-run\n  \
         regkit trust install --ca pki/ca.crt --registry reg.example.com --podman --system\n  \
-        regkit trust install --ca pki/ca.crt --registry '[fd00::7]:5000' --root ./stage --json\n\n\
+        regkit trust install --ca pki/ca.crt --registry '[fd00::7]:5000' --root ./stage --json\n  \
+        regkit trust install --ca pki/ca.crt --registry reg.lan:5000 \\\n      \
+        --registry 10.0.0.5:30500 --registry reg.lan   # every address nodes pull through\n\n\
         Files (HOST[:PORT] as in image names; port 443 is left out, as Docker does):\n  \
         docker      /etc/docker/certs.d/HOST[:PORT]/ca.crt\n  \
         containerd  /etc/containerd/certs.d/HOST[:PORT]/{hosts.toml,ca.crt}\n  \
@@ -35,7 +37,9 @@ pub enum Command {
     Uninstall(UninstallArgs),
     /// Write a .tar.gz with the trust files and an install.sh a node runs without regkit.
     #[command(after_help = "Examples:\n  \
-        regkit trust bundle --ca pki/ca.crt --registry reg.example.com:5000 --out node-trust.tar.gz\n\n\
+        regkit trust bundle --ca pki/ca.crt --registry reg.example.com:5000 --out node-trust.tar.gz\n  \
+        regkit trust bundle --ca pki/ca.crt --registry reg.lan:5000 \\\n      \
+        --registry reg.lan:30500 --registry reg.lan --out node-trust.tar.gz\n\n\
         On each node:\n  \
         tar xzf node-trust.tar.gz && sh regkit-trust-*/install.sh          (as root)\n  \
         sh regkit-trust-*/install.sh --dry-run | --root DIR | --uninstall")]
@@ -49,8 +53,10 @@ pub struct Target {
     #[arg(long, value_name = "FILE")]
     ca: PathBuf,
     /// The registry as image names spell it: HOST, HOST:PORT, IP:PORT or [IPv6]:PORT.
-    #[arg(long, value_name = "HOST[:PORT]")]
-    registry: String,
+    /// Repeat it for every address nodes pull through (NodePort, Ingress host, ...): clients
+    /// look trust up per exact address.
+    #[arg(long, value_name = "HOST[:PORT]", required = true)]
+    registry: Vec<String>,
 }
 
 /// Client selection; none given means every client except the system store.
@@ -156,10 +162,11 @@ pub fn run(cmd: Command) -> anyhow::Result<Status> {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
                 println!(
-                    "wrote {} ({} entries under {}/)",
+                    "wrote {} ({} entries under {}/) for {}",
                     a.out.display(),
                     summary.entries.len(),
-                    summary.top_dir
+                    summary.top_dir,
+                    summary.registries.join(", ")
                 );
                 note(&format!(
                     "on each node, as root: tar xzf {} && sh {}/install.sh",
@@ -175,8 +182,9 @@ pub fn run(cmd: Command) -> anyhow::Result<Status> {
     }
 }
 
-fn resolve(t: &Target) -> anyhow::Result<(CaBundle, RegistryHost)> {
-    let registry: RegistryHost = t.registry.parse()?;
+fn resolve(t: &Target) -> anyhow::Result<(CaBundle, Vec<RegistryHost>)> {
+    let registry =
+        t.registry.iter().map(|r| r.parse()).collect::<Result<Vec<RegistryHost>, _>>()?;
     let ca = CaBundle::read(&t.ca)?;
     for subject in ca.not_ca_subjects() {
         warn(&format!(

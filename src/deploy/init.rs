@@ -5,7 +5,8 @@
 //! the CA and site certificate ([`crate::pki`]), `auth/htpasswd` ([`crate::htpasswd`]), the
 //! random `http.secret`, `regkit.yaml`, every rendered file ([`super::render_all`]), the
 //! four secret manifests ([`crate::k8s`], serialized, never templated) and the node trust
-//! bundle ([`crate::trust::bundle`]). Only when all of it exists is it moved into place: a
+//! bundle ([`crate::trust::bundle`]). The pull secret and the trust bundle cover every
+//! address of [`Descriptor::pull_addresses`], all of which the site certificate names. Only when all of it exists is it moved into place: a
 //! new folder by one rename, an existing one file by file. Any failure before that leaves
 //! the target as it was (absent if it was absent).
 //!
@@ -71,6 +72,9 @@ pub struct InitReport {
     pub regenerated: bool,
     /// `host:port` clients use.
     pub address: String,
+    /// Every address nodes pull through ([`Descriptor::pull_addresses`]): each is in the pull
+    /// secret, the trust bundle and the certificate.
+    pub pull_addresses: Vec<String>,
     /// What happened to the CA.
     pub ca: CaAction,
     /// End of the CA's validity, RFC 3339.
@@ -210,10 +214,14 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, Error> {
     }
     write_secrets(root, d, user, &opts.password, &http_secret)?;
     let trust_bundle = Path::new(layout::TRUST_DIR).join(layout::TRUST_BUNDLE);
-    let registry: RegistryHost = d.registry_address().parse()?;
+    let registries = d
+        .pull_addresses()
+        .iter()
+        .map(|a| a.address.parse())
+        .collect::<Result<Vec<RegistryHost>, _>>()?;
     trust::bundle::write(
         &CaBundle::read(&ca_paths.cert)?,
-        &registry,
+        &registries,
         Selection::default_clients(),
         &root.join(&trust_bundle),
         false,
@@ -239,6 +247,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, Error> {
         dir: dir.to_path_buf(),
         regenerated: was_deployment,
         address: d.registry_address(),
+        pull_addresses: d.pull_addresses().into_iter().map(|a| a.address).collect(),
         ca,
         ca_not_after,
         site_sans: site.sans,
@@ -281,8 +290,12 @@ fn write_secrets(
     let cert = SourceFile::read(&root.join(&d.tls.certificate))?;
     let key = SourceFile::read(&root.join(&d.tls.key))?;
     let htpasswd_bytes = files::read(&root.join(&d.htpasswd))?;
-    let address = d.registry_address();
-    let creds = RegistryCredentials { server: &address, username: user, password, email: None };
+    // One auths entry per address nodes pull through, all with the same credentials.
+    let addresses: Vec<String> = d.pull_addresses().into_iter().map(|a| a.address).collect();
+    let creds: Vec<RegistryCredentials<'_>> = addresses
+        .iter()
+        .map(|server| RegistryCredentials { server, username: user, password, email: None })
+        .collect();
     let secrets: [(&str, k8s::Secret); 4] = [
         (layout::K8S_SECRET_TLS, k8s::tls(&names.secret_tls, ns, &cert, &key)?),
         (
@@ -301,7 +314,7 @@ fn write_secrets(
                 vec![(secret_keys::HTTP_SECRET.to_string(), http_secret.as_bytes().to_vec())],
             )?,
         ),
-        (layout::K8S_SECRET_PULL, k8s::docker_registry(&names.secret_pull, ns, &creds)?),
+        (layout::K8S_SECRET_PULL, k8s::docker_registry_all(&names.secret_pull, ns, &creds)?),
     ];
     for (file, secret) in secrets {
         let path = root.join(layout::K8S_DIR).join(file);
@@ -403,6 +416,40 @@ mod tests {
         assert_eq!(s, ["reg.example.com", "localhost", "10.0.0.5", "127.0.0.1", "::1"]);
         d.no_local_sans = true;
         assert_eq!(site_sans(&d).len(), 3);
+    }
+
+    #[test]
+    fn every_pull_address_is_named_by_the_certificate() {
+        use crate::deploy::descriptor::Route;
+        let mut d = Descriptor::new(vec!["reg.lan".into(), "alt.lan".into()]);
+        d.ips = vec!["10.0.0.5".parse().unwrap(), "fd00::5".parse().unwrap()];
+        d.no_local_sans = true;
+        let got: Vec<(String, Route)> =
+            d.pull_addresses().into_iter().map(|a| (a.address, a.route)).collect();
+        let want = [
+            ("reg.lan:5000", Route::Registry),
+            ("reg.lan:30500", Route::NodePort),
+            ("alt.lan:30500", Route::NodePort),
+            ("10.0.0.5:30500", Route::NodePort),
+            ("[fd00::5]:30500", Route::NodePort),
+            ("reg.lan", Route::Ingress),
+        ];
+        assert_eq!(got, want.map(|(a, r)| (a.to_string(), r)));
+        let sans: Vec<String> = site_sans(&d).iter().map(SanEntry::value).collect();
+        for a in d.pull_addresses() {
+            let host: RegistryHost = a.address.parse().unwrap();
+            let name = match host.host() {
+                trust::host::Host::Name(n) => n.clone(),
+                trust::host::Host::V4(ip) => ip.to_string(),
+                trust::host::Host::V6(ip) => ip.to_string(),
+            };
+            assert!(sans.contains(&name), "{name} not in {sans:?}");
+        }
+        // Without an Ingress the ingress host is no pull address; nor is a repeat.
+        d.kubernetes.ingress.enabled = false;
+        d.port = 30500;
+        let got: Vec<String> = d.pull_addresses().into_iter().map(|a| a.address).collect();
+        assert_eq!(got, ["reg.lan:30500", "alt.lan:30500", "10.0.0.5:30500", "[fd00::5]:30500"]);
     }
 
     #[test]

@@ -5,12 +5,13 @@
 //! deterministic. Writing files is [`super::render_dir`]'s business, not this module's.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use handlebars::Handlebars;
 use serde::Serialize;
 
-use super::descriptor::{Descriptor, Driver};
+use super::descriptor::{Descriptor, Driver, Route};
 use super::{Error, K8sNames, container, layout, secret_keys};
 
 /// Every template: (name, text). Names ending in `.hbs` map to output files.
@@ -102,6 +103,8 @@ struct Context<'a> {
     realm: &'static str,
     first_user: Option<&'a str>,
     ingress_host: Option<String>,
+    /// Every address nodes pull through, with what answers there (README).
+    pull_addresses: Vec<PullRow>,
     names: K8sNames,
     container: ContainerPaths,
     secret_keys: SecretKeys,
@@ -146,6 +149,13 @@ struct OptionalEnv {
     name: &'static str,
     secret: String,
     key: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct PullRow {
+    address: String,
+    /// What answers there and what it takes, in one README sentence.
+    via: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -239,6 +249,7 @@ impl<'a> Context<'a> {
             realm: "regkit registry",
             first_user: d.users.first().map(String::as_str),
             ingress_host,
+            pull_addresses: pull_rows(d),
             compose: ComposeCtx {
                 port: format!("{0}:{0}", d.port),
                 env_file: format!("./{}", d.http_secret_file),
@@ -257,6 +268,38 @@ impl<'a> Context<'a> {
             config_yml: String::new(),
         }
     }
+}
+
+/// The README's list of image reference prefixes that work on nodes.
+fn pull_rows(d: &Descriptor) -> Vec<PullRow> {
+    d.pull_addresses()
+        .into_iter()
+        .map(|a| {
+            let host = match a.address.rsplit_once(':') {
+                Some((h, p)) if a.route != Route::Ingress && p.parse::<u16>().is_ok() => h,
+                _ => a.address.as_str(),
+            };
+            let via = match a.route {
+                Route::Registry => format!(
+                    "docker-compose or `regkit serve` on `{host}` (the Kubernetes manifests do \
+                     not open port {} on nodes)",
+                    d.port
+                ),
+                Route::NodePort if host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() => {
+                    format!("the Service's node port: `{host}` must be a node's address")
+                }
+                Route::NodePort => {
+                    format!("the Service's node port, on every node `{host}` resolves to")
+                }
+                Route::Ingress => format!(
+                    "the `{}` Ingress, HTTPS on port 443 (image references leave the port \
+                     out): `{host}` must resolve to the ingress controller",
+                    d.kubernetes.ingress.class
+                ),
+            };
+            PullRow { address: a.address, via }
+        })
+        .collect()
 }
 
 /// The generated manifests (file names inside `k8s/`) for this storage and ingress choice.

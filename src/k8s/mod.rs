@@ -35,7 +35,8 @@ pub use manifest::{Change, Format, Object, ObjectMeta, WriteMode, render, write}
 pub use names::{validate_data_key, validate_name, validate_namespace};
 pub use secret::{
     DEFAULT_SERVER, FileSpec, RegistryCredentials, Secret, ServiceAccount, SourceFile,
-    docker_config_json, docker_registry, generic, service_account,
+    docker_config_json, docker_config_json_all, docker_registry, docker_registry_all, generic,
+    service_account,
 };
 pub use tls::{check_pair, tls};
 
@@ -84,6 +85,12 @@ pub enum Error {
         field: &'static str,
         /// What is wrong with it.
         why: &'static str,
+    },
+    /// A pull secret names the same registry address twice.
+    #[error("registry address {server:?} is given twice in one pull secret")]
+    DuplicateServer {
+        /// The address.
+        server: String,
     },
     /// The certificate of a TLS secret cannot be used.
     #[error("{source_name}: {why}")]

@@ -144,26 +144,46 @@ struct DockerConfigEntry<'a> {
 /// The `.dockerconfigjson` document: `{"auths":{S:{"username","password","email","auth"}}}`
 /// in compact JSON, `auth` being base64 of `username:password`.
 pub fn docker_config_json(creds: &RegistryCredentials<'_>) -> Result<String, Error> {
+    docker_config_json_all(std::slice::from_ref(creds))
+}
+
+/// The `.dockerconfigjson` document with one `auths` entry per credential (kubelet matches
+/// the keys against image references by host and port, so a registry reached by several
+/// addresses needs one entry for each). For a single credential this is exactly
+/// [`docker_config_json`]; a server given twice is refused.
+pub fn docker_config_json_all(all: &[RegistryCredentials<'_>]) -> Result<String, Error> {
     let bad = |field, why| Error::InvalidCredential { field, why };
-    if creds.server.is_empty() || creds.server.chars().any(char::is_whitespace) {
-        return Err(bad("server", "it must be a non-empty address without spaces"));
+    if all.is_empty() {
+        return Err(bad("server", "at least one registry address is needed"));
     }
-    if creds.username.is_empty() {
-        return Err(bad("username", "it is empty"));
+    let mut auths = BTreeMap::new();
+    for creds in all {
+        if creds.server.is_empty() || creds.server.chars().any(char::is_whitespace) {
+            return Err(bad("server", "it must be a non-empty address without spaces"));
+        }
+        if creds.username.is_empty() {
+            return Err(bad("username", "it is empty"));
+        }
+        if creds.username.contains(':') {
+            return Err(bad(
+                "username",
+                "it contains ':', which splits user from password in auth",
+            ));
+        }
+        if creds.password.is_empty() {
+            return Err(bad("password", "it is empty"));
+        }
+        let entry = DockerConfigEntry {
+            username: creds.username,
+            password: creds.password,
+            email: creds.email.unwrap_or(""),
+            auth: BASE64.encode(format!("{}:{}", creds.username, creds.password)),
+        };
+        if auths.insert(creds.server, entry).is_some() {
+            return Err(Error::DuplicateServer { server: creds.server.to_string() });
+        }
     }
-    if creds.username.contains(':') {
-        return Err(bad("username", "it contains ':', which splits user from password in auth"));
-    }
-    if creds.password.is_empty() {
-        return Err(bad("password", "it is empty"));
-    }
-    let entry = DockerConfigEntry {
-        username: creds.username,
-        password: creds.password,
-        email: creds.email.unwrap_or(""),
-        auth: BASE64.encode(format!("{}:{}", creds.username, creds.password)),
-    };
-    let config = DockerConfig { auths: BTreeMap::from([(creds.server, entry)]) };
+    let config = DockerConfig { auths };
     serde_json::to_string(&config).map_err(|e| Error::Render(e.to_string()))
 }
 
@@ -173,7 +193,17 @@ pub fn docker_registry(
     namespace: Option<&str>,
     creds: &RegistryCredentials<'_>,
 ) -> Result<Secret, Error> {
-    let json = docker_config_json(creds)?;
+    docker_registry_all(name, namespace, std::slice::from_ref(creds))
+}
+
+/// A `kubernetes.io/dockerconfigjson` Secret with one `auths` entry per credential (see
+/// [`docker_config_json_all`]).
+pub fn docker_registry_all(
+    name: &str,
+    namespace: Option<&str>,
+    all: &[RegistryCredentials<'_>],
+) -> Result<Secret, Error> {
+    let json = docker_config_json_all(all)?;
     Secret::new(
         name,
         namespace,
@@ -342,6 +372,23 @@ mod tests {
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["data"][".dockerconfigjson"], BASE64.encode(&json));
         assert_eq!(v["metadata"]["namespace"], "apps");
+    }
+
+    #[test]
+    fn several_servers_get_one_entry_each_with_the_same_auth() {
+        let c = creds(None);
+        let all = [c, RegistryCredentials { server: "reg.example", ..c }];
+        let json = docker_config_json_all(&all).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let auths = v["auths"].as_object().unwrap();
+        assert_eq!(auths.keys().collect::<Vec<_>>(), ["reg.example", "reg.example:5000"]);
+        assert_eq!(auths["reg.example"], auths["reg.example:5000"]);
+        assert_eq!(auths["reg.example"]["auth"], "dTpwJjw=");
+        let twice = docker_config_json_all(&[c, c]).unwrap_err();
+        assert!(twice.to_string().contains("twice"), "{twice}");
+        assert!(docker_config_json_all(&[]).is_err());
+        let s = docker_registry_all("regcred", None, &all).unwrap();
+        assert_eq!(s.data()[".dockerconfigjson"], json.as_bytes());
     }
 
     #[test]

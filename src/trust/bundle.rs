@@ -4,6 +4,10 @@
 //! for byte (built by the same code), so the script only copies and compares. k3s's
 //! `registries.yaml` is the one file merged in place; the script does that with awk.
 //!
+//! One bundle may cover several addresses of the same registry (`reg.lan:5000`, a NodePort
+//! `10.0.0.5:30500`, an Ingress host `reg.lan`): the files of every address are shipped, and
+//! the script adds one k3s entry per address.
+//!
 //! `regkit init` calls [`write`] to put the bundle into its deployment folder.
 
 use std::path::{Path, PathBuf};
@@ -11,7 +15,7 @@ use std::path::{Path, PathBuf};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
-use super::plan::desired_files;
+use super::plan::{desired_files, unique};
 use super::{CaBundle, Client, Error, RegistryHost, Selection, k3s};
 use crate::files::{self, MODE_PUBLIC};
 
@@ -22,40 +26,47 @@ const SCRIPT: &str = include_str!("install.sh");
 pub struct Summary {
     /// The archive written.
     pub path: PathBuf,
-    /// The top directory inside the archive (`regkit-trust-<host_port>`).
+    /// The top directory inside the archive (`regkit-trust-<host_port>`, the first address).
     pub top_dir: String,
+    /// Every address the bundle trusts the CA for (`host[:port]`).
+    pub registries: Vec<String>,
     /// Every entry, relative to the top directory.
     pub entries: Vec<String>,
 }
 
-/// Writes the bundle for `registry` to `out` (atomically, mode 0644; an existing file is
-/// refused unless `force`).
+/// Writes the bundle for every address in `registries` (at least one; repeats dropped) to
+/// `out` (atomically, mode 0644; an existing file is refused unless `force`).
 pub fn write(
     ca: &CaBundle,
-    registry: &RegistryHost,
+    registries: &[RegistryHost],
     selection: Selection,
     out: &Path,
     force: bool,
 ) -> Result<Summary, Error> {
     files::refuse_existing([out], force)?;
-    let (bytes, top_dir, entries) = archive(ca, registry, selection)?;
+    let (bytes, top_dir, entries) = archive(ca, registries, selection)?;
     files::write_atomic(out, &bytes, MODE_PUBLIC)?;
-    Ok(Summary { path: out.to_path_buf(), top_dir, entries })
+    let registries = unique(registries).iter().map(RegistryHost::authority).collect();
+    Ok(Summary { path: out.to_path_buf(), top_dir, registries, entries })
 }
 
 /// The gzip'd tar bytes, the top directory name and the entry list.
 pub fn archive(
     ca: &CaBundle,
-    registry: &RegistryHost,
+    registries: &[RegistryHost],
     selection: Selection,
 ) -> Result<(Vec<u8>, String, Vec<String>), Error> {
     if selection.clients().is_empty() {
         return Err(Error::NothingSelected);
     }
-    let top = format!("regkit-trust-{}", registry.flat());
-    let desired = desired_files(ca, registry, selection);
+    let registries = unique(registries);
+    let Some(first) = registries.first() else {
+        return Err(Error::NoRegistry);
+    };
+    let top = format!("regkit-trust-{}", first.flat());
+    let desired = desired_files(ca, &registries, selection);
     let rels: Vec<PathBuf> = desired.iter().map(|d| d.rel.clone()).collect();
-    let script = install_script(registry, selection, &rels);
+    let script = install_script(&registries, selection, &rels);
 
     let mut entries: Vec<(String, Vec<u8>, u32)> = vec![
         ("install.sh".into(), script.into_bytes(), 0o755),
@@ -96,18 +107,29 @@ pub fn archive(
     Ok((bytes, top, entries.into_iter().map(|(n, _, _)| n).collect()))
 }
 
-/// The `install.sh` text for these files (paths relative to the root, also under `files/`).
-pub fn install_script(registry: &RegistryHost, selection: Selection, rels: &[PathBuf]) -> String {
+/// The `install.sh` text for these addresses and files (paths relative to the root, also
+/// under `files/`).
+pub fn install_script(
+    registries: &[RegistryHost],
+    selection: Selection,
+    rels: &[PathBuf],
+) -> String {
     // Every value below comes from a parsed RegistryHost or a fixed path, so it holds only
-    // [A-Za-z0-9.:_/[]-] and is safe inside the script's single quotes.
+    // [A-Za-z0-9.:_/[]-] and is safe inside the script's single quotes (and has no space,
+    // which separates an address from its k3s ca_file).
     let files: Vec<String> = rels.iter().map(|r| r.display().to_string()).collect();
     let clients: Vec<&str> = selection.clients().iter().map(|c| c.name()).collect();
-    let k3s_ca = if selection.has(Client::K3s) { k3s::ca_file(registry) } else { String::new() };
+    let names: Vec<String> = registries.iter().map(RegistryHost::authority).collect();
+    let k3s: Vec<String> = if selection.has(Client::K3s) {
+        registries.iter().map(|r| format!("{} {}", r.authority(), k3s::ca_file(r))).collect()
+    } else {
+        Vec::new()
+    };
     SCRIPT
-        .replace("@REGISTRY@", &registry.authority())
+        .replace("@REGISTRIES@", &names.join(" "))
         .replace("@CLIENTS@", &clients.join(", "))
         .replace("@FILES@", &files.join("\n"))
-        .replace("@K3S_CA_FILE@", &k3s_ca)
+        .replace("@K3S_ENTRIES@", &k3s.join("\n"))
 }
 
 fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Trusts the private CA of the registry @REGISTRY@ on this node, for: @CLIENTS@.
+# Trusts the private CA of the registry at @REGISTRIES@ on this node, for: @CLIENTS@.
 # Written by `regkit trust bundle`; needs only POSIX sh, cmp and awk, not regkit.
 #
 # Usage: sh install.sh [--root DIR] [--dry-run] [--force] [--uninstall]
@@ -12,11 +12,13 @@ set -eu
 # Registry names such as [::1]:5000 must never be read as glob patterns.
 set -f
 
-REGISTRY='@REGISTRY@'
 # Paths relative to the root, one a line; each is shipped under files/ beside this script.
 FILES='@FILES@'
-# The k3s registries.yaml ca_file value; empty when k3s is not selected.
-K3S_CA_FILE='@K3S_CA_FILE@'
+# One k3s registries.yaml entry a line: the address, a space, its ca_file value. Empty when
+# k3s is not selected. The k3s functions below work on one entry: REGISTRY and K3S_CA_FILE.
+K3S_ENTRIES='@K3S_ENTRIES@'
+REGISTRY=
+K3S_CA_FILE=
 
 NL='
 '
@@ -51,6 +53,8 @@ root=${root%/}
 k3s_yaml=$root/etc/rancher/k3s/registries.yaml
 status=0
 changed_system=0
+# Set once a dry run "would create" registries.yaml: later entries would then update it.
+k3s_planned=0
 
 say() { printf '%s\n' "$*"; }
 # Reports an action: "would create X" on a dry run, "created X" otherwise.
@@ -81,7 +85,8 @@ k3s_has_key() {
 
 # Decides what to do with registries.yaml: create, already, insert, append or manual.
 k3s_action() {
-  if [ ! -e "$k3s_yaml" ]; then echo create
+  if [ ! -e "$k3s_yaml" ]; then
+    if [ "$k3s_planned" = 1 ]; then echo insert; else echo create; fi
   elif grep -F -q -e "$K3S_CA_FILE" "$k3s_yaml"; then echo already
   elif k3s_has_key; then echo manual
   elif grep -q '^configs:[[:space:]]*$' "$k3s_yaml"; then echo insert
@@ -104,7 +109,7 @@ k3s_install() {
     manual) k3s_manual; return 0 ;;
   esac
   if [ "$action" = create ]; then would create "$k3s_yaml (k3s)"; else would update "$k3s_yaml (k3s)"; fi
-  [ "$dry_run" = 0 ] || return 0
+  if [ "$dry_run" = 1 ]; then k3s_planned=1; return 0; fi
   mkdir -p "$(dirname "$k3s_yaml")"
   tmp=$(dirname "$k3s_yaml")/.regkit-$$.tmp
   case $action in
@@ -192,6 +197,28 @@ k3s_uninstall() {
   fi
 }
 
+# Leaves the entry when uninstall kept its CA copy (another CA): the key is not ours.
+k3s_uninstall_kept() {
+  case $NL$kept_files in
+    *"$NL${K3S_CA_FILE#/}$NL"*)
+      say "left alone $k3s_yaml: its CA copy for $REGISTRY is another one" >&2
+      ;;
+    *) k3s_uninstall ;;
+  esac
+}
+
+# Installs ($1 = install) or uninstalls each k3s entry in turn.
+k3s_each() {
+  IFS=$NL
+  for entry in $K3S_ENTRIES; do
+    IFS=$old_ifs
+    REGISTRY=${entry%% *}
+    K3S_CA_FILE=${entry#* }
+    if [ "$1" = install ]; then k3s_install; else k3s_uninstall_kept; fi
+  done
+  IFS=$old_ifs
+}
+
 old_ifs=$IFS
 IFS=$NL
 if [ "$uninstall" = 0 ]; then
@@ -214,11 +241,12 @@ if [ "$uninstall" = 0 ]; then
     [ "$dry_run" = 1 ] || put "$here/files/$rel" "$dst" 644
   done
   IFS=$old_ifs
-  [ -z "$K3S_CA_FILE" ] || k3s_install
+  k3s_each install
 else
   # Directories where a CA was left because it is another one: the config beside it (and
   # k3s's key pointing at it) belong to that other install and stay too.
   kept_dirs=
+  kept_files=
   for rel in $FILES; do
     dst=$root/$rel
     case $NL$kept_dirs in
@@ -243,14 +271,12 @@ else
     else
       say "left alone $dst: it is not the file this bundle installs" >&2
       kept_dirs=$kept_dirs$(dirname "$rel")$NL
+      kept_files=$kept_files$rel$NL
       status=1
     fi
   done
   IFS=$old_ifs
-  case $kept_dirs in
-    *etc/rancher/k3s/registry-ca*) say "left alone $k3s_yaml: its CA copy is another one" >&2 ;;
-    *) [ -z "$K3S_CA_FILE" ] || k3s_uninstall ;;
-  esac
+  k3s_each uninstall
 fi
 
 if [ "$changed_system" = 1 ] && [ "$dry_run" = 0 ]; then
@@ -261,7 +287,7 @@ if [ "$changed_system" = 1 ] && [ "$dry_run" = 0 ]; then
     say "run update-ca-certificates on the node to rebuild the system store"
   fi
 fi
-if [ -n "$K3S_CA_FILE" ] && [ "$uninstall" = 0 ]; then
+if [ -n "$K3S_ENTRIES" ] && [ "$uninstall" = 0 ]; then
   say "k3s reads registries.yaml at start: restart k3s (or k3s-agent)"
 fi
 exit "$status"

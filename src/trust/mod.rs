@@ -69,6 +69,9 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// No registry address was given.
+    #[error("no registry given (--registry HOST[:PORT])")]
+    NoRegistry,
     /// No client was selected.
     #[error("no client selected")]
     NothingSelected,

@@ -3,6 +3,12 @@
 //! stages every write in one [`FileSet`] so a failure leaves nothing half-installed.
 //! Conflicts (a destination holding something else) fail the plan before any write unless
 //! `force` is given.
+//!
+//! One plan covers every address the registry is reached by (`reg.lan:5000`, a NodePort
+//! `10.0.0.5:30500`, an Ingress host `reg.lan`): clients look trust up per exact
+//! `host[:port]` directory, so each address gets its own files. The system store, which is
+//! not keyed by address, gets one copy (named after the first address), and k3s's
+//! `registries.yaml` one entry per address.
 
 use std::path::{Path, PathBuf};
 
@@ -87,7 +93,7 @@ pub enum StoreUpdate {
 #[derive(Debug, Clone)]
 pub struct Plan {
     root: PathBuf,
-    registry: RegistryHost,
+    registries: Vec<RegistryHost>,
     install: bool,
     steps: Vec<Step>,
     store: StoreUpdate,
@@ -100,8 +106,10 @@ pub struct Plan {
 pub struct Report {
     /// `install` or `uninstall`.
     pub command: &'static str,
-    /// The registry directory name (`host[:port]`).
+    /// The first registry directory name (`host[:port]`).
     pub registry: String,
+    /// Every registry directory name, the first one included.
+    pub registries: Vec<String>,
     /// The root the paths are under.
     pub root: PathBuf,
     /// True when nothing was changed.
@@ -150,42 +158,64 @@ pub struct Desired {
     pub is_ca: bool,
 }
 
-/// The whole files `selection` installs (everything except k3s's merged `registries.yaml`).
-pub fn desired_files(ca: &CaBundle, registry: &RegistryHost, selection: Selection) -> Vec<Desired> {
+/// The whole files `selection` installs for every address in `registries` (everything
+/// except k3s's merged `registries.yaml`), address by address in the given order. The system
+/// store is not keyed by address: it gets one file, named after the first address.
+pub fn desired_files(
+    ca: &CaBundle,
+    registries: &[RegistryHost],
+    selection: Selection,
+) -> Vec<Desired> {
     let pem = ca.to_pem();
     let ca_file = |client, rel| Desired { client, rel, contents: pem.clone(), is_ca: true };
     let mut out = Vec::new();
-    for client in selection.clients() {
-        match client {
-            Client::Docker => out.push(ca_file(client, docker::ca_path(registry))),
-            Client::Containerd => {
-                out.push(ca_file(client, containerd::ca_path(registry)));
-                out.push(Desired {
-                    client,
-                    rel: containerd::hosts_path(registry),
-                    contents: containerd::hosts_toml(registry).into_bytes(),
-                    is_ca: false,
-                });
+    for (i, registry) in registries.iter().enumerate() {
+        for client in selection.clients() {
+            match client {
+                Client::Docker => out.push(ca_file(client, docker::ca_path(registry))),
+                Client::Containerd => {
+                    out.push(ca_file(client, containerd::ca_path(registry)));
+                    out.push(Desired {
+                        client,
+                        rel: containerd::hosts_path(registry),
+                        contents: containerd::hosts_toml(registry).into_bytes(),
+                        is_ca: false,
+                    });
+                }
+                Client::Podman => out.push(ca_file(client, containers::ca_path(registry))),
+                Client::K3s => out.push(ca_file(client, k3s::ca_path(registry))),
+                Client::System if i == 0 => out.push(ca_file(client, system::ca_path(registry))),
+                Client::System => {}
             }
-            Client::Podman => out.push(ca_file(client, containers::ca_path(registry))),
-            Client::K3s => out.push(ca_file(client, k3s::ca_path(registry))),
-            Client::System => out.push(ca_file(client, system::ca_path(registry))),
+        }
+    }
+    out
+}
+
+/// `registries` without repeats (same directory name), in their first order.
+pub fn unique(registries: &[RegistryHost]) -> Vec<RegistryHost> {
+    let mut out: Vec<RegistryHost> = Vec::new();
+    for r in registries {
+        if !out.iter().any(|o| o.authority() == r.authority()) {
+            out.push(r.clone());
         }
     }
     out
 }
 
 impl Plan {
-    /// Plans an install of `ca` for `registry` under `root`.
+    /// Plans an install of `ca` for every address in `registries` (at least one; repeats
+    /// are dropped) under `root`.
     pub fn install(
         ca: &CaBundle,
-        registry: &RegistryHost,
+        registries: &[RegistryHost],
         selection: Selection,
         root: &Path,
         force: bool,
     ) -> Result<Plan, Error> {
-        let mut plan = Plan::empty(registry, selection, root, true)?;
-        for d in desired_files(ca, registry, selection) {
+        let mut plan = Plan::empty(registries, selection, root, true)?;
+        let registries = plan.registries.clone();
+        for d in desired_files(ca, &registries, selection) {
             let path = root.join(&d.rel);
             let change = match std::fs::read(&path) {
                 Err(_) => Change::Create,
@@ -202,23 +232,30 @@ impl Plan {
             let path = root.join(&rel);
             let existing = read_optional(&path)?;
             let mode = files::mode_of(&path).unwrap_or(MODE_PRIVATE);
-            match k3s::merge(existing.as_deref(), registry, force).map_err(|e| at(e, &path))? {
-                Merge::Unchanged => {
-                    plan.push(Client::K3s, &rel, Change::Unchanged, None, mode, None)
+            // One entry per address, merged one after the other into the same text.
+            let mut text: Option<String> = None;
+            for registry in &registries {
+                let current = text.as_deref().or(existing.as_deref());
+                match k3s::merge(current, registry, force).map_err(|e| at(e, &path))? {
+                    Merge::Unchanged => {}
+                    Merge::Write(t) => text = Some(t),
+                    Merge::Conflict(other) => {
+                        let detail = format!(
+                            ", configs.\"{registry}\".tls.ca_file is {other:?}, not {:?}",
+                            k3s::ca_file(registry)
+                        );
+                        return Err(Error::Conflict { path, detail });
+                    }
                 }
-                Merge::Write(text) => {
+            }
+            match text {
+                None => plan.push(Client::K3s, &rel, Change::Unchanged, None, mode, None),
+                Some(text) => {
                     let change = if existing.is_some() { Change::Update } else { Change::Create };
                     plan.push(Client::K3s, &rel, change, Some(text.into_bytes()), mode, None);
                     plan.notes.push(
                         "k3s reads registries.yaml at start: restart k3s (or k3s-agent)".into(),
                     );
-                }
-                Merge::Conflict(other) => {
-                    let detail = format!(
-                        ", configs.\"{registry}\".tls.ca_file is {other:?}, not {:?}",
-                        k3s::ca_file(registry)
-                    );
-                    return Err(Error::Conflict { path, detail });
                 }
             }
         }
@@ -232,12 +269,13 @@ impl Plan {
     /// Plans the removal of what [`Plan::install`] writes for the same inputs.
     pub fn uninstall(
         ca: &CaBundle,
-        registry: &RegistryHost,
+        registries: &[RegistryHost],
         selection: Selection,
         root: &Path,
     ) -> Result<Plan, Error> {
-        let mut plan = Plan::empty(registry, selection, root, false)?;
-        for d in desired_files(ca, registry, selection) {
+        let mut plan = Plan::empty(registries, selection, root, false)?;
+        let registries = plan.registries.clone();
+        for d in desired_files(ca, &registries, selection) {
             let path = root.join(&d.rel);
             let (change, reason) = match std::fs::read(&path) {
                 Err(_) => (Change::Absent, None),
@@ -248,8 +286,9 @@ impl Plan {
             };
             // A config file goes only with the CA beside it: if that CA is another one, this
             // install is not the one that wrote it.
-            let ca_kept =
-                plan.steps.iter().any(|s| s.client == d.client && s.change == Change::Kept);
+            let ca_kept = plan.steps.iter().any(|s| {
+                s.client == d.client && s.change == Change::Kept && s.path.parent() == path.parent()
+            });
             let (change, reason) = match change {
                 Change::Remove if !d.is_ca && ca_kept => {
                     (Change::Kept, Some("the CA beside it is a different certificate".into()))
@@ -264,37 +303,60 @@ impl Plan {
             }
         }
         if selection.k3s {
-            let rel = PathBuf::from(k3s::YAML_PATH);
-            let path = root.join(&rel);
-            let mode = files::mode_of(&path).unwrap_or(MODE_PRIVATE);
-            // The key goes only with the CA copy it points at: if that copy holds another
-            // CA, this install is not the one that wrote the key.
-            let copy_kept =
-                plan.steps.iter().any(|s| s.client == Client::K3s && s.change == Change::Kept);
-            let (change, text, reason) = match read_optional(&path)? {
-                None => (Change::Absent, None, None),
-                Some(existing) => match k3s::unmerge(&existing, registry)
-                    .map_err(|e| at(e, &path))?
-                {
-                    Unmerge::NotPresent => (Change::Unchanged, None, None),
-                    Unmerge::Differs(other) => (
-                        Change::Kept,
-                        None,
-                        Some(format!("its ca_file for {registry} is {other:?}")),
-                    ),
-                    Unmerge::Write(_) | Unmerge::RemoveFile if copy_kept => (
-                        Change::Kept,
-                        None,
-                        Some(format!("{} holds a different certificate", k3s::ca_file(registry))),
-                    ),
-                    Unmerge::Write(t) => (Change::Update, Some(t.into_bytes()), None),
-                    Unmerge::RemoveFile => (Change::Remove, None, None),
-                },
-            };
-            plan.push(Client::K3s, &rel, change, text, mode, reason);
+            plan.uninstall_k3s(&registries, root)?;
         }
         plan.decide_store(Client::System);
         Ok(plan)
+    }
+
+    /// Takes each address's key out of `registries.yaml`, one after the other. An address
+    /// whose key is not regkit's (or whose CA copy holds another CA) is left, and reported
+    /// as a second, kept step for the same file.
+    fn uninstall_k3s(&mut self, registries: &[RegistryHost], root: &Path) -> Result<(), Error> {
+        let rel = PathBuf::from(k3s::YAML_PATH);
+        let path = root.join(&rel);
+        let mode = files::mode_of(&path).unwrap_or(MODE_PRIVATE);
+        let Some(existing) = read_optional(&path)? else {
+            self.push(Client::K3s, &rel, Change::Absent, None, mode, None);
+            return Ok(());
+        };
+        let mut text = existing;
+        let (mut changed, mut gone) = (false, false);
+        let mut kept = Vec::new();
+        for registry in registries {
+            // The key goes only with the CA copy it points at: if that copy holds another
+            // CA, this install is not the one that wrote the key.
+            let copy = root.join(k3s::ca_path(registry));
+            let copy_kept = self
+                .steps
+                .iter()
+                .any(|s| s.client == Client::K3s && s.change == Change::Kept && s.path == copy);
+            match k3s::unmerge(&text, registry).map_err(|e| at(e, &path))? {
+                Unmerge::NotPresent => {}
+                Unmerge::Differs(other) => {
+                    kept.push(format!("its ca_file for {registry} is {other:?}"))
+                }
+                Unmerge::Write(_) | Unmerge::RemoveFile if copy_kept => {
+                    kept.push(format!("{} holds a different certificate", k3s::ca_file(registry)))
+                }
+                Unmerge::Write(t) => (text, changed) = (t, true),
+                Unmerge::RemoveFile => (text, changed, gone) = (String::new(), true, true),
+            }
+        }
+        match (changed, gone) {
+            (true, true) => self.push(Client::K3s, &rel, Change::Remove, None, mode, None),
+            (true, false) => {
+                self.push(Client::K3s, &rel, Change::Update, Some(text.into_bytes()), mode, None)
+            }
+            (false, _) if kept.is_empty() => {
+                self.push(Client::K3s, &rel, Change::Unchanged, None, mode, None)
+            }
+            (false, _) => {}
+        }
+        if !kept.is_empty() {
+            self.push(Client::K3s, &rel, Change::Kept, None, mode, Some(kept.join("; ")));
+        }
+        Ok(())
     }
 
     /// The report of this plan without applying it (`--dry-run`).
@@ -332,7 +394,7 @@ impl Plan {
     }
 
     fn empty(
-        registry: &RegistryHost,
+        registries: &[RegistryHost],
         selection: Selection,
         root: &Path,
         install: bool,
@@ -340,8 +402,12 @@ impl Plan {
         if selection.clients().is_empty() {
             return Err(Error::NothingSelected);
         }
+        let registries = unique(registries);
+        if registries.is_empty() {
+            return Err(Error::NoRegistry);
+        }
         let mut notes = Vec::new();
-        if registry.dropped_default_port() {
+        for registry in registries.iter().filter(|r| r.dropped_default_port()) {
             notes.push(format!(
                 "port 443 is the HTTPS default: clients look in a directory named {registry} \
                  (no port), so that is where the files go"
@@ -349,7 +415,7 @@ impl Plan {
         }
         Ok(Plan {
             root: root.to_path_buf(),
-            registry: registry.clone(),
+            registries,
             install,
             steps: Vec::new(),
             store: StoreUpdate::NotNeeded,
@@ -400,7 +466,9 @@ impl Plan {
     fn report(&self, dry_run: bool) -> Report {
         Report {
             command: if self.install { "install" } else { "uninstall" },
-            registry: self.registry.authority(),
+            // `empty` refuses an empty list, so there is a first address.
+            registry: self.registries[0].authority(),
+            registries: self.registries.iter().map(RegistryHost::authority).collect(),
             root: self.root.clone(),
             dry_run,
             files: self.steps.clone(),
@@ -423,5 +491,59 @@ fn at(err: Error, path: &Path) -> Error {
     match err {
         Error::Config { reason, .. } => Error::Config { path: path.to_path_buf(), reason },
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(dir: &Path) -> CaBundle {
+        let made = crate::pki::create_ca(&crate::pki::CaOptions {
+            dir: dir.join("pki"),
+            ..crate::pki::CaOptions::default()
+        })
+        .unwrap();
+        CaBundle::read(&made.cert).unwrap()
+    }
+
+    #[test]
+    fn several_addresses_share_one_k3s_file_and_one_system_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca(dir.path());
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let regs: Vec<RegistryHost> =
+            ["reg.lan:5000", "reg.lan:30500", "reg.lan:443", "reg.lan:5000"]
+                .iter()
+                .map(|s| s.parse().unwrap())
+                .collect();
+        let all =
+            Selection { docker: true, containerd: true, podman: true, k3s: true, system: true };
+        let report = Plan::install(&ca, &regs, all, &root, false).unwrap().apply().unwrap();
+        assert_eq!(report.registries, ["reg.lan:5000", "reg.lan:30500", "reg.lan"]);
+        let count = |c: Client| report.files.iter().filter(|s| s.client == c).count();
+        // Per address: docker, podman, k3s copy, containerd ca + hosts.toml; then one
+        // registries.yaml and one system file.
+        assert_eq!(report.files.len(), 3 * 5 + 1 + 1);
+        assert_eq!(count(Client::System), 1);
+        assert!(report.notes.iter().any(|n| n.contains("directory named reg.lan (no port)")));
+
+        // A k3s key changed by hand for one address: uninstall takes the others' keys out,
+        // keeps that one and says so (exit 1 in the CLI).
+        let path = root.join(k3s::YAML_PATH);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let edited = text.replace(&k3s::ca_file(&regs[1]), "/elsewhere.crt");
+        std::fs::write(&path, edited).unwrap();
+        let report = Plan::uninstall(&ca, &regs, all, &root).unwrap().apply().unwrap();
+        assert!(report.kept_any());
+        let k3s_steps: Vec<Change> =
+            report.files.iter().filter(|s| s.path == path).map(|s| s.change).collect();
+        assert_eq!(k3s_steps, [Change::Update, Change::Kept]);
+        let left: crate::trust::yaml::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let configs = left.get("configs").unwrap();
+        assert!(configs.get("reg.lan:30500").is_some());
+        assert!(configs.get("reg.lan:5000").is_none() && configs.get("reg.lan").is_none());
     }
 }
