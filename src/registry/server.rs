@@ -116,6 +116,9 @@ impl Server {
         let tls = match &cfg.tls {
             Some(settings) => {
                 let (server_config, reloader) = tls::server_config(settings, cfg.http2)?;
+                // aws-lc seeds its random generator on first use, which costs tens of
+                // milliseconds of CPU: pay it now rather than in the first handshake.
+                let _ = server_config.crypto_provider().secure_random.fill(&mut [0u8; 32]);
                 let acceptor = tokio_rustls::TlsAcceptor::from(server_config);
                 Some((acceptor, reloader, settings.reload_interval))
             }

@@ -4,29 +4,27 @@
 //! and linked into the repository. Concurrent uploads of the same blob are safe: each has
 //! its own upload file and the renames put identical bytes at the same path.
 
-use std::io::SeekFrom;
 use std::path::Path;
 use std::time::SystemTime;
 
-use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256, Sha512};
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
-use super::{FsStorage, create_dirs, exists, io_err, is_missing, parent, remove_tree, sync_dir};
+use super::{
+    FsStorage, appender, create_dirs, exists, io_err, is_missing, parent, reader, remove_tree,
+    sync_dir,
+};
 use crate::registry::api::names::{Algorithm, Digest, RepoName, UploadId};
 use crate::registry::storage::{BlobBody, ByteStream, Error, Result};
 
 /// Read size when streaming a blob out or re-hashing one.
 const READ_CHUNK: usize = 256 * 1024;
 
-/// Buffer between request frames and the upload file.
-const WRITE_BUFFER: usize = 1024 * 1024;
-
 /// The running hash of an upload and the number of bytes it covers.
 #[derive(Clone)]
 pub struct Hashing {
-    sha: Sha256,
-    size: u64,
+    pub(super) sha: Sha256,
+    pub(super) size: u64,
 }
 
 impl FsStorage {
@@ -53,15 +51,21 @@ impl FsStorage {
             return Err(Error::BlobUnknown(digest.clone()));
         }
         let data = self.layout.blob_data(digest);
-        let mut file = match tokio::fs::File::open(&data).await {
-            Ok(f) => f,
+        let path = data.clone();
+        let opened =
+            tokio::task::spawn_blocking(move || reader::open(&path)).await.map_err(|e| {
+                Error::Io {
+                    action: "cannot open",
+                    path: data.clone(),
+                    source: std::io::Error::other(e),
+                }
+            })?;
+        let (file, direct) = match opened {
+            Ok(files) => files,
             Err(e) if is_missing(&e) => return Err(Error::BlobUnknown(digest.clone())),
             Err(e) => return Err(Error::Io { action: "cannot open", path: data, source: e }),
         };
-        if start > 0 {
-            file.seek(SeekFrom::Start(start)).await.map_err(io_err("cannot seek", &data))?;
-        }
-        Ok(BlobBody { len, stream: file_stream(file, len) })
+        Ok(BlobBody { len, stream: reader::stream(file, direct, start, len) })
     }
 
     pub(super) async fn unlink_blob_impl(&self, repo: &RepoName, digest: &Digest) -> Result<()> {
@@ -93,9 +97,17 @@ impl FsStorage {
     pub(super) async fn start_upload_impl(&self, repo: &RepoName) -> Result<UploadId> {
         let id = UploadId::generate();
         let dir = self.layout.upload(repo, &id);
-        create_dirs(&dir, false).await?;
         let data = dir.join("data");
-        tokio::fs::File::create(&data).await.map_err(io_err("cannot create", &data))?;
+        // A failed upload to this repository may be pruning the empty directories at this
+        // very moment (see `discard_upload`): create them again once if they vanish.
+        for attempt in 0.. {
+            create_dirs(&dir, false).await?;
+            match tokio::fs::File::create(&data).await {
+                Ok(_) => break,
+                Err(e) if is_missing(&e) && attempt == 0 => continue,
+                Err(e) => return Err(Error::Io { action: "cannot create", path: data, source: e }),
+            }
+        }
         let started = dir.join("startedat");
         tokio::fs::write(&started, rfc3339(SystemTime::now()))
             .await
@@ -128,12 +140,11 @@ impl FsStorage {
         id: &UploadId,
         start: Option<u64>,
         len: Option<u64>,
-        mut body: ByteStream,
+        body: ByteStream,
     ) -> Result<u64> {
         let dir = self.layout.upload(repo, id);
         let data = dir.join("data");
-        let slot = self.upload_slot(&dir);
-        let mut guard = slot.lock().await;
+        let mut guard = self.upload_slot(&dir).lock_owned().await;
         let state = match guard.take() {
             Some(h) => h,
             None => self.rehash_upload(&dir, id).await?,
@@ -145,48 +156,35 @@ impl FsStorage {
                 return Err(Error::OutOfOrder { size, start });
             }
         }
-        let mut file = tokio::fs::OpenOptions::new()
-            .write(true)
-            .open(&data)
-            .await
-            .map_err(io_err("cannot open", &data))?;
-        file.seek(SeekFrom::Start(state.size)).await.map_err(io_err("cannot seek", &data))?;
-        // Request bodies arrive in small frames; batch them into large writes.
-        let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
-        let mut sha = state.sha.clone();
-        let mut got = 0u64;
-        let written = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(Error::Body)?;
-                got += chunk.len() as u64;
-                if let Some(expected) = len.filter(|&e| got > e) {
-                    return Err(Error::SizeMismatch { expected, got });
+        // The append runs as its own task holding the upload's lock, so a request dropped
+        // mid-body (a reset HTTP/2 stream) still finishes or rolls back before the next
+        // request on this upload may start.
+        let task = tokio::spawn(async move {
+            match appender::append(&data, &state, len, body).await {
+                Ok(next) => {
+                    let size = next.size;
+                    *guard = Some(next);
+                    Ok(size)
                 }
-                sha.update(&chunk);
-                file.write_all(&chunk).await.map_err(io_err("cannot write", &data))?;
-            }
-            if let Some(expected) = len.filter(|&e| got != e) {
-                return Err(Error::SizeMismatch { expected, got });
-            }
-            file.flush().await.map_err(io_err("cannot write", &data))
-        }
-        .await;
-        match written {
-            Ok(()) => {
-                let size = state.size + got;
-                *guard = Some(Hashing { sha, size });
-                Ok(size)
-            }
-            Err(e) => {
-                // Roll back to the previous end so the upload is exactly as it was; if even
-                // that fails, drop the in-memory hash so the next request re-hashes the file.
-                let _ = file.flush().await;
-                if file.get_mut().set_len(state.size).await.is_ok() {
-                    *guard = Some(state);
+                Err(e) => {
+                    // Roll back to the previous end so the upload is exactly as it was; if
+                    // even that fails, leave the slot empty so the next request re-hashes.
+                    let truncated = async {
+                        let f = tokio::fs::OpenOptions::new().write(true).open(&data).await?;
+                        f.set_len(state.size).await
+                    };
+                    if truncated.await.is_ok() {
+                        *guard = Some(state);
+                    }
+                    Err(e)
                 }
-                Err(e)
             }
-        }
+        });
+        task.await.map_err(|e| Error::Io {
+            action: "cannot append to",
+            path: dir.join("data"),
+            source: std::io::Error::other(e),
+        })?
     }
 
     pub(super) async fn finish_upload_impl(
@@ -208,7 +206,7 @@ impl FsStorage {
             Algorithm::Sha512 => hash_file_sha512(&data).await?,
         };
         if &actual != digest {
-            remove_tree(&dir).await?;
+            self.discard_upload(&dir).await?;
             self.forget_upload(&dir);
             return Err(Error::DigestMismatch { claimed: digest.clone(), actual });
         }
@@ -238,7 +236,7 @@ impl FsStorage {
         let dir = self.layout.upload(repo, id);
         let slot = self.upload_slot(&dir);
         let _guard = slot.lock().await;
-        let removed = remove_tree(&dir).await?;
+        let removed = self.discard_upload(&dir).await?;
         self.forget_upload(&dir);
         if removed { Ok(()) } else { Err(Error::UploadUnknown(id.clone())) }
     }
@@ -283,31 +281,6 @@ async fn hash_file_sha512(path: &Path) -> Result<Digest> {
     let text = format!("sha512:{}", hex::encode(sha.finalize()));
     Digest::parse(&text)
         .map_err(|e| Error::Corrupt { path: path.to_path_buf(), detail: e.to_string() })
-}
-
-/// Streams `len` bytes from the file's current position.
-fn file_stream(file: tokio::fs::File, len: u64) -> ByteStream {
-    Box::pin(futures_util::stream::unfold((file, len), |(mut file, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let want = left.min(READ_CHUNK as u64) as usize;
-        let mut buf = bytes::BytesMut::zeroed(want);
-        match file.read(&mut buf).await {
-            Ok(0) => Some((
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "blob shorter than expected",
-                )),
-                (file, 0),
-            )),
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok(buf.freeze()), (file, left - n as u64)))
-            }
-            Err(e) => Some((Err(e), (file, 0))),
-        }
-    }))
 }
 
 /// `2006-01-02T15:04:05Z`-style UTC timestamp, as distribution writes in `startedat`.

@@ -24,11 +24,13 @@ use super::{
 };
 use crate::registry::api::names::{Digest, Reference, RepoName, Tag, UploadId};
 
+mod appender;
 pub mod blobs;
 pub mod catalog;
 pub mod layout;
 pub mod manifests;
 pub mod purge;
+mod reader;
 
 use layout::Layout;
 
@@ -70,6 +72,15 @@ impl FsStorage {
     fn forget_upload(&self, dir: &Path) {
         let mut map = self.uploads.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(dir);
+    }
+
+    /// Deletes an upload's directory, then the directories that leaves empty (the
+    /// repository's `_uploads`, and the repository itself when the upload created it).
+    /// `Ok(false)` when the upload did not exist.
+    async fn discard_upload(&self, dir: &Path) -> Result<bool> {
+        let removed = remove_tree(dir).await?;
+        prune_empty(parent(dir), &self.layout.repositories()).await;
+        Ok(removed)
     }
 
     /// Writes a link file (the digest as text) atomically.
@@ -165,6 +176,19 @@ async fn create_dirs(dir: &Path, fsync: bool) -> Result<()> {
 async fn sync_dir(dir: &Path) -> Result<()> {
     let f = tokio::fs::File::open(dir).await.map_err(io_err("cannot open directory", dir))?;
     f.sync_all().await.map_err(io_err("cannot sync directory", dir))
+}
+
+/// Removes the directories from `dir` up to (not including) `stop` while they are empty, so
+/// that a failed or cancelled upload to a new repository leaves no trace. A directory that
+/// holds anything, or that another request fills meanwhile, stops the walk.
+async fn prune_empty(dir: &Path, stop: &Path) {
+    let mut cur = dir;
+    while cur != stop && cur.starts_with(stop) {
+        if tokio::fs::remove_dir(cur).await.is_err() {
+            return;
+        }
+        cur = parent(cur);
+    }
 }
 
 /// Removes a directory tree; `Ok(false)` when it did not exist.

@@ -6,8 +6,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::FsStorage;
 use super::catalog::subdirs;
-use super::{FsStorage, remove_tree};
 use crate::registry::api::names::{RepoName, UploadId};
 use crate::registry::storage::{Error, Result, StaleUpload};
 
@@ -66,7 +66,7 @@ impl FsStorage {
             if !dry_run {
                 let slot = self.upload_slot(&dir);
                 let _guard = slot.lock().await;
-                remove_tree(&dir).await?;
+                self.discard_upload(&dir).await?;
                 self.forget_upload(&dir);
             }
             stale.push(StaleUpload { repo, id, age });
