@@ -433,7 +433,9 @@ fn run_inspect(a: InspectArgs) -> anyhow::Result<Status> {
         } else {
             format!("{} days left", c.days_left)
         };
-        println!("  Subject:      {}", c.subject);
+        let subject =
+            if c.subject.is_empty() { "(empty: the names are the SANs)" } else { &c.subject };
+        println!("  Subject:      {subject}");
         println!(
             "  Issuer:       {}{}",
             c.issuer,

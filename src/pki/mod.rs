@@ -10,6 +10,7 @@
 //! only read. Every file is written through [`crate::files`].
 
 pub mod ca;
+pub mod constraints;
 pub mod inspect;
 pub mod keys;
 pub mod leaf;
@@ -120,6 +121,16 @@ pub enum Error {
         key: PathBuf,
         /// The certificate file.
         cert: PathBuf,
+    },
+    /// A name of a new certificate lies outside the signing CA's name constraints.
+    #[error("{name} is outside the CA's name constraints ({ca}): {fix}")]
+    OutsideConstraints {
+        /// The name (`DNS:x`, `IP:y` or the subject CN).
+        name: String,
+        /// The CA file and what its constraints permit and exclude.
+        ca: String,
+        /// What to do instead.
+        fix: String,
     },
     /// A leaf certificate needs at least one SAN.
     #[error("at least one --san is required (clients such as Go and Docker ignore the CN)")]

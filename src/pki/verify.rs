@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use webpki::{EndEntityCert, KeyUsage};
 use x509_parser::prelude::{GeneralName, X509Certificate};
 
-use super::{Error, x509};
+use super::constraints::Constraints;
+use super::{Error, SanEntry, x509};
 
 /// Placeholder for the certificate path inside [`Problem::fix`]; see
 /// [`Problem::with_cert_path`].
@@ -290,7 +291,9 @@ fn map_webpki(
         ),
         W::NameConstraintViolation => Problem::new(
             ProblemKind::NameConstraints,
-            "a SAN of the certificate is outside the CA's name constraints (--permit-dns/--permit-ip)",
+            constraint_violation(cas, leaf).unwrap_or_else(|| {
+                "a name in the certificate is outside the CA's name constraints".into()
+            }),
             Some("use only names the CA permits, or create a CA that permits them".into()),
         ),
         W::CertExpired { not_after, .. } => Problem::new(
@@ -304,6 +307,25 @@ fn map_webpki(
             reissue,
         ),
     }
+}
+
+/// Which name of `leaf` breaks which CA's constraints, in words (`DNS:x is outside the CA's
+/// name constraints (the CA permits ...)`), when regkit's own check can tell.
+fn constraint_violation(cas: &[CertificateDer<'_>], leaf: &CertificateDer<'_>) -> Option<String> {
+    let leaf = x509::parse_cert(Path::new("certificate"), leaf).ok()?;
+    let dn = x509::dn_from_x509(leaf.subject()).ok()?;
+    let sans: Vec<SanEntry> =
+        sans_of(&leaf).iter().filter_map(|s| SanEntry::parse(s).ok()).collect();
+    cas.iter().find_map(|ca| {
+        let ca = x509::parse_cert(Path::new("CA"), ca).ok()?;
+        let constraints = Constraints::of_cert(&ca).ok()??;
+        match constraints.check_leaf("the CA", &dn, &sans) {
+            Err(Error::OutsideConstraints { name, ca, .. }) => {
+                Some(format!("{name} is outside the CA's name constraints ({ca})"))
+            }
+            _ => None,
+        }
+    })
 }
 
 fn name_problem(
