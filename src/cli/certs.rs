@@ -36,8 +36,10 @@ pub enum Command {
     /// Re-issue a certificate with the same subject and SANs and a new validity.
     #[command(after_help = "Examples:\n  \
   regkit certs renew pki/site.crt\n  \
-  regkit certs renew pki/site.crt --new-key --days 365\n\
-The previous files are kept as *.bak.")]
+  regkit certs renew pki/site.crt --new-key --days 365\n  \
+  regkit certs renew r.crt --san 10.0.0.5          # also valid for 10.0.0.5\n\
+Renewing replaces the files (no --force needed); the previous ones are kept as *.bak,\n\
+replacing older *.bak files. The CA must be the one that issued CERT (see --new-issuer).")]
     Renew(RenewArgs),
     /// Sign a CSR made elsewhere (same extensions as `site`).
     #[command(after_help = "Examples:\n  \
@@ -201,6 +203,12 @@ pub struct RenewArgs {
     /// Type of the new key (default: same family as the old one).
     #[arg(long, value_name = "TYPE", requires = "new_key", value_parser = parse_key_type)]
     key_type: Option<KeyType>,
+    /// SANs to add to the certificate's own (repeatable, comma lists).
+    #[arg(long, value_name = "NAME")]
+    san: Vec<String>,
+    /// Sign with --ca-cert/--ca-key even though that CA did not issue the certificate.
+    #[arg(long)]
+    new_issuer: bool,
     /// Print the written paths as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -274,6 +282,8 @@ pub fn run(cmd: Command) -> anyhow::Result<Status> {
                 days: a.days,
                 new_key: a.new_key,
                 key_type: a.key_type,
+                extra_sans: SanEntry::parse_list(&a.san)?,
+                new_issuer: a.new_issuer,
             };
             report(&pki::renew(&opts)?, a.json, "renewed")
         }

@@ -132,6 +132,22 @@ pub enum Error {
         /// What to do instead.
         fix: String,
     },
+    /// `renew` was given a CA that did not issue the certificate.
+    #[error(
+        "{} was issued by {issuer}, not by {} ({ca_subject}): pass its CA with --ca-cert and \
+         --ca-key, or add --new-issuer to re-issue it under {}",
+        cert.display(), ca.display(), ca.display()
+    )]
+    OtherIssuer {
+        /// The certificate being renewed.
+        cert: PathBuf,
+        /// Its issuer's name.
+        issuer: String,
+        /// The CA certificate given.
+        ca: PathBuf,
+        /// That CA's subject (and a note when only the key differs).
+        ca_subject: String,
+    },
     /// A leaf certificate needs at least one SAN.
     #[error("at least one --san is required (clients such as Go and Docker ignore the CN)")]
     NoSan,

@@ -183,10 +183,45 @@ pub fn verify_files(
     let cas = x509::read_certs(ca_path)?;
     let chain = x509::read_certs(cert_path)?;
     let shown = cert_path.display().to_string();
+    let from_site = written_by_site(cert_path);
     Ok(verify_chain_for(&cas, &chain, name, usage, time)
         .into_iter()
+        .map(|p| if from_site { p } else { p.with_renew_fix(name) })
         .map(|p| p.with_cert_path(&shown))
         .collect())
+}
+
+/// True for the files `regkit certs site` writes (`site.crt`, `site.fullchain.crt`), which a
+/// new `certs site --force` replaces. Any other certificate (from `certs sign`, a client
+/// certificate, one made elsewhere) is fixed with `certs renew`, which keeps its key and
+/// does not touch `pki/site.*`.
+fn written_by_site(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "site.crt" || n == "site.fullchain.crt")
+}
+
+impl Problem {
+    /// Rewrites a fix that says `regkit certs site ...` into the `regkit certs renew` that fixes
+    /// this certificate in place (`name`: the host that was checked).
+    fn with_renew_fix(mut self, name: Option<&str>) -> Self {
+        let renew = format!("regkit certs renew {CERT_PLACEHOLDER}");
+        let host = name.map(|n| n.trim().trim_start_matches('[').trim_end_matches(']'));
+        self.fix = match (self.kind, host) {
+            (ProblemKind::NameMismatch, Some(h)) if self.fix.is_some() => {
+                Some(format!("add it with `{renew} --san {h}`"))
+            }
+            (ProblemKind::NoSan, _) => Some(format!("add names with `{renew} --san NAME`")),
+            (ProblemKind::WrongCa, _) => Some(format!(
+                "verify with the CA that issued it, or re-issue it under this CA with \
+                 `{renew} --ca-cert CA --ca-key KEY --new-issuer`"
+            )),
+            (ProblemKind::CaExpired, _) => Some(format!(
+                "create a new CA with `regkit certs ca --force`, then re-issue with \
+                 `{renew} --new-issuer`"
+            )),
+            _ => self.fix,
+        };
+        self
+    }
 }
 
 /// Only the chain part (CA, signature, usage, constraints) at `time`, through webpki.
