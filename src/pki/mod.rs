@@ -39,9 +39,10 @@ pub use verify::{Problem, ProblemKind, Usage, verify_chain, verify_chain_for, ve
 /// Errors from the PKI area. Each variant names the file or value involved.
 #[derive(Debug, Error)]
 pub enum Error {
-    /// File output or input failed. Its message already names the path and the OS error, so
-    /// it is not chained as a source (that would print the OS error twice).
-    #[error("{0}")]
+    /// File output or input failed. The message names the action, the path and the OS error
+    /// (missing, permission denied, a directory...); the error is not chained as a source, so
+    /// anyhow's `{:#}` prints the OS error once.
+    #[error("{}", file_message(.0))]
     File(crate::files::Error),
     /// A SAN value could not be parsed.
     #[error("malformed SAN {value:?}: {reason}")]
@@ -178,6 +179,13 @@ pub enum Error {
 impl From<crate::files::Error> for Error {
     fn from(e: crate::files::Error) -> Self {
         Error::File(e)
+    }
+}
+
+fn file_message(e: &crate::files::Error) -> String {
+    match e {
+        crate::files::Error::Io { source, .. } => format!("{e}: {source}"),
+        other => other.to_string(),
     }
 }
 
