@@ -147,6 +147,9 @@ pub fn issue_site(opts: &SiteOptions) -> Result<IssuedFiles, Error> {
         outputs.push(p.path.as_path());
     }
     files::refuse_existing(outputs, opts.force)?;
+    if let Some(p) = &opts.p12 {
+        p12::check_password(&p.path, &p.password)?;
+    }
     let ca = opts.ca.load()?;
     let key = opts.key_type.generate()?;
     let mut dn = DistinguishedName::new();
@@ -187,6 +190,9 @@ pub fn issue_client(opts: &ClientOptions) -> Result<IssuedFiles, Error> {
         outputs.push(p.path.as_path());
     }
     files::refuse_existing(outputs, opts.force)?;
+    if let Some(p) = &opts.p12 {
+        p12::check_password(&p.path, &p.password)?;
+    }
     let ca = opts.ca.load()?;
     let key = opts.key_type.generate()?;
     let mut dn = DistinguishedName::new();
