@@ -14,7 +14,10 @@ use regkit::pki;
 
 use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_port};
 
+mod constraints;
 mod issuing;
+mod reissue;
+mod seed;
 
 /// Runs openssl with `args` in the workspace and returns (success, stdout + stderr).
 fn openssl(ws: &Workspace, args: &[&str]) -> (bool, String) {
@@ -29,23 +32,102 @@ fn openssl(ws: &Workspace, args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// The X509v3 extensions of a certificate as openssl prints them: name -> (critical, value).
+/// Every extension of a certificate as `openssl x509 -text` prints it, whatever its name
+/// (`X509v3 Key Usage`, `Authority Information Access`, `CT Precertificate SCTs`, a bare OID):
+/// name (without the `X509v3 ` prefix) -> (critical, value lines joined with `\n`). A header is
+/// a line indented one step below `X509v3 extensions:`; deeper lines are its value; the block
+/// ends at the first line indented no deeper than that heading.
 fn extensions(ws: &Workspace, cert: &str) -> BTreeMap<String, (bool, String)> {
     let (ok, text) = openssl(ws, &["x509", "-in", cert, "-noout", "-text"]);
     assert!(ok, "{text}");
-    let mut out = BTreeMap::new();
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        let t = line.trim();
-        if let Some(rest) = t.strip_prefix("X509v3 ")
-            && let Some((name, flag)) = rest.split_once(':')
-            && name != "extensions"
-        {
-            let value = lines.get(i + 1).map(|v| v.trim().to_string()).unwrap_or_default();
-            out.insert(name.to_string(), (flag.trim() == "critical", value));
+    parse_extensions(&text)
+}
+
+fn parse_extensions(text: &str) -> BTreeMap<String, (bool, String)> {
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut lines = text.lines().skip_while(|l| l.trim() != "X509v3 extensions:");
+    let Some(heading) = lines.next() else { return BTreeMap::new() };
+    let base = indent(heading);
+    let mut out: BTreeMap<String, (bool, String)> = BTreeMap::new();
+    let mut header_indent = None;
+    let mut current: Option<String> = None;
+    for line in lines.take_while(|l| !l.trim().is_empty() && indent(l) > base) {
+        let depth = indent(line);
+        if header_indent.is_none_or(|h| depth <= h) {
+            header_indent = Some(depth);
+            let (name, flag) = line.trim().rsplit_once(':').expect("an extension header");
+            let name = name.strip_prefix("X509v3 ").unwrap_or(name).to_string();
+            assert!(!out.contains_key(&name), "extension {name} twice:\n{text}");
+            out.insert(name.clone(), (flag.trim() == "critical", String::new()));
+            current = Some(name);
+        } else if let Some(name) = &current {
+            let value = &mut out.get_mut(name).unwrap().1;
+            if !value.is_empty() {
+                value.push('\n');
+            }
+            value.push_str(line.trim());
         }
     }
     out
+}
+
+#[test]
+fn extension_parser_sees_every_extension_openssl_prints() {
+    let text = "        X509v3 extensions:
+            X509v3 Basic Constraints: critical
+                CA:FALSE
+            Authority Information Access: 
+                OCSP - URI:http://ocsp.example
+            1.2.3.4.5: 
+                ..hello
+            X509v3 Name Constraints: critical
+                Permitted:
+                  DNS:lan
+    Signature Algorithm: ecdsa-with-SHA256
+    Signature Value:
+        30:45
+";
+    let ext = parse_extensions(text);
+    let names: Vec<&str> = ext.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        ["1.2.3.4.5", "Authority Information Access", "Basic Constraints", "Name Constraints"]
+    );
+    assert_eq!(ext["Basic Constraints"], (true, "CA:FALSE".into()));
+    assert_eq!(
+        ext["Authority Information Access"],
+        (false, "OCSP - URI:http://ocsp.example".into())
+    );
+    assert_eq!(ext["Name Constraints"].1, "Permitted:\nDNS:lan");
+}
+
+/// The extensions of every site certificate, in the order [`extensions`] sorts them; a client
+/// certificate has the same without the SAN.
+const SITE_EXTENSIONS: [&str; 6] = [
+    "Authority Key Identifier",
+    "Basic Constraints",
+    "Extended Key Usage",
+    "Key Usage",
+    "Subject Alternative Name",
+    "Subject Key Identifier",
+];
+
+/// The names of [`extensions`]' result.
+fn names(ext: &BTreeMap<String, (bool, String)>) -> Vec<&str> {
+    ext.keys().map(String::as_str).collect()
+}
+
+/// An EC P-256 key `NAME.key` and a CSR `NAME.csr` for `subject`, made by `openssl req`, with
+/// each of `addext` as an `-addext` (extensions the CSR asks for).
+fn ec_csr(ws: &Workspace, name: &str, subject: &str, addext: &[&str]) {
+    let (key, csr) = (format!("{name}.key"), format!("{name}.csr"));
+    let mut args = vec!["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+    args.extend(["-nodes", "-keyout", &key, "-subj", subject, "-out", &csr]);
+    for ext in addext {
+        args.extend(["-addext", ext]);
+    }
+    let (ok, text) = openssl(ws, &args);
+    assert!(ok, "{text}");
 }
 
 fn serial(ws: &Workspace, cert: &str) -> String {
@@ -88,26 +170,17 @@ fn ca_and_site_have_exactly_the_documented_extensions() {
         assert!(ok && text.contains("pki/site.crt: OK"), "{key_type}: {text}");
 
         let ca = extensions(&ws, "pki/ca.crt");
-        let names: Vec<&str> = ca.keys().map(String::as_str).collect();
-        assert_eq!(names, ["Basic Constraints", "Key Usage", "Subject Key Identifier"], "{ca:?}");
+        assert_eq!(
+            names(&ca),
+            ["Basic Constraints", "Key Usage", "Subject Key Identifier"],
+            "{ca:?}"
+        );
         assert_eq!(ca["Basic Constraints"], (true, "CA:TRUE, pathlen:0".into()));
         assert_eq!(ca["Key Usage"], (true, "Digital Signature, Certificate Sign, CRL Sign".into()));
         assert!(!ca["Subject Key Identifier"].0);
 
         let site = extensions(&ws, "pki/site.crt");
-        let names: Vec<&str> = site.keys().map(String::as_str).collect();
-        assert_eq!(
-            names,
-            [
-                "Authority Key Identifier",
-                "Basic Constraints",
-                "Extended Key Usage",
-                "Key Usage",
-                "Subject Alternative Name",
-                "Subject Key Identifier"
-            ],
-            "{site:?}"
-        );
+        assert_eq!(names(&site), SITE_EXTENSIONS, "{site:?}");
         assert_eq!(site["Basic Constraints"], (true, "CA:FALSE".into()));
         assert_eq!(site["Key Usage"], (true, site_ku.into()), "{key_type}");
         assert_eq!(site["Extended Key Usage"], (false, "TLS Web Server Authentication".into()));
@@ -151,6 +224,19 @@ fn key_files_are_private_and_reruns_without_force_change_nothing() {
     ws.regkit().args(["certs", "site", "--san", "other.lan", "--force"]).ok();
     assert_ne!(before["site.crt"], snapshot(&ws.join("pki"))["site.crt"]);
     assert_eq!(before["ca.key"], snapshot(&ws.join("pki"))["ca.key"]);
+
+    // --force replaces the CA: a new key and a new certificate, still 0600 / 0644; the site
+    // certificate of the old CA no longer chains to it.
+    ws.regkit().args(["certs", "ca", "--force"]).ok();
+    let after = snapshot(&ws.join("pki"));
+    assert_ne!(before["ca.key"], after["ca.key"]);
+    assert_ne!(before["ca.crt"], after["ca.crt"]);
+    assert_eq!(mode_of(&ws.join("pki/ca.key")), Some(0o600));
+    assert_eq!(mode_of(&ws.join("pki/ca.crt")), Some(0o644));
+    ws.regkit()
+        .args(["certs", "verify", "--ca", "pki/ca.crt", "pki/site.crt"])
+        .code(1)
+        .stdout_has("was not issued by the given CA");
 }
 
 #[test]
@@ -269,69 +355,6 @@ fn rustls_client_accepts_dns_and_ip_sans_and_rejects_other_names() {
     let err = talk("evil.lan").unwrap_err();
     assert!(err.contains("not valid for name"), "{err}");
     server.join().unwrap();
-}
-
-#[test]
-fn seed_001_openssl_ca_signs_through_regkit() {
-    if !require_tool("openssl") {
-        return;
-    }
-    let ws = Workspace::new();
-    // The recipe from seed 001: RSA 2048 root with pathlen:1, subject with C/ST/L/O/CN.
-    let steps: [&[&str]; 3] = [
-        &["genrsa", "-traditional", "-out", "root-ca.key", "2048"],
-        &[
-            "req",
-            "-new",
-            "-key",
-            "root-ca.key",
-            "-out",
-            "root-ca.csr",
-            "-sha256",
-            "-subj",
-            "/C=CN/ST=beijing/L=beijing/O=cmri/CN=cmri.cn",
-        ],
-        &[
-            "x509",
-            "-req",
-            "-days",
-            "3650",
-            "-in",
-            "root-ca.csr",
-            "-signkey",
-            "root-ca.key",
-            "-sha256",
-            "-out",
-            "root-ca.crt",
-            "-extfile",
-            "root-ca.cnf",
-            "-extensions",
-            "root_ca",
-        ],
-    ];
-    std::fs::write(
-        ws.join("root-ca.cnf"),
-        "[root_ca]\nbasicConstraints = critical,CA:TRUE,pathlen:1\n\
-         keyUsage = critical, nonRepudiation, cRLSign, keyCertSign\nsubjectKeyIdentifier=hash\n",
-    )
-    .unwrap();
-    for s in steps {
-        let (ok, text) = openssl(&ws, s);
-        assert!(ok, "{s:?}: {text}");
-    }
-    assert!(std::fs::read_to_string(ws.join("root-ca.key")).unwrap().contains("RSA PRIVATE KEY"));
-    ws.regkit()
-        .args(["certs", "site", "--ca-cert", "root-ca.crt", "--ca-key", "root-ca.key"])
-        .args(["--san", "mds-repo.cmri.cn,IP:192.168.2.140", "--out", "ssl"])
-        .ok();
-    let (ok, text) = openssl(&ws, &["verify", "-CAfile", "root-ca.crt", "ssl/site.crt"]);
-    assert!(ok, "{text}");
-    ws.regkit()
-        .args(["certs", "verify", "--ca", "root-ca.crt", "ssl/site.crt", "--host", "192.168.2.140"])
-        .ok()
-        .stdout_has("OK: ssl/site.crt is valid for 192.168.2.140");
-    let (_, text) = openssl(&ws, &["x509", "-in", "ssl/site.crt", "-noout", "-issuer"]);
-    assert!(text.contains("C = CN, ST = beijing, L = beijing, O = cmri, CN = cmri.cn"), "{text}");
 }
 
 #[test]

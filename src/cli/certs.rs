@@ -1,15 +1,13 @@
 //! `regkit certs`: arguments and glue over [`crate::pki`]. Parsing, password input and
 //! printing live here; every decision about certificates lives in the library.
 
-use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use time::OffsetDateTime;
 
-use super::Status;
 use super::output::{note, warn};
+use super::{Status, password};
 use crate::pki::{self, KeyType, SanEntry};
 
 /// Certificate subcommands.
@@ -36,8 +34,10 @@ pub enum Command {
     /// Re-issue a certificate with the same subject and SANs and a new validity.
     #[command(after_help = "Examples:\n  \
   regkit certs renew pki/site.crt\n  \
-  regkit certs renew pki/site.crt --new-key --days 365\n\
-The previous files are kept as *.bak.")]
+  regkit certs renew pki/site.crt --new-key --days 365\n  \
+  regkit certs renew r.crt --san 10.0.0.5          # also valid for 10.0.0.5\n\
+Renewing replaces the files (no --force needed); the previous ones are kept as *.bak,\n\
+replacing older *.bak files. The CA must be the one that issued CERT (see --new-issuer).")]
     Renew(RenewArgs),
     /// Sign a CSR made elsewhere (same extensions as `site`).
     #[command(after_help = "Examples:\n  \
@@ -82,7 +82,7 @@ pub struct CaArgs {
     #[arg(long, value_name = "DIR", default_value = "pki")]
     out: PathBuf,
     /// Key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096.
-    #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = parse_key_type)]
+    #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256")]
     key_type: KeyType,
     /// Subject common name (default: "regkit private CA" and a random tag).
     #[arg(long)]
@@ -140,7 +140,7 @@ pub struct SiteArgs {
     #[arg(long)]
     org: Option<String>,
     /// Key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096.
-    #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = parse_key_type)]
+    #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256")]
     key_type: KeyType,
     /// Lifetime in days (825 is the most Apple clients accept).
     #[arg(long, default_value_t = pki::leaf::LEAF_DAYS)]
@@ -167,7 +167,7 @@ pub struct ClientArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Key type: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096.
-    #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = parse_key_type)]
+    #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256")]
     key_type: KeyType,
     /// Lifetime in days.
     #[arg(long, default_value_t = pki::leaf::LEAF_DAYS)]
@@ -199,8 +199,14 @@ pub struct RenewArgs {
     #[arg(long)]
     new_key: bool,
     /// Type of the new key (default: same family as the old one).
-    #[arg(long, value_name = "TYPE", requires = "new_key", value_parser = parse_key_type)]
+    #[arg(long, value_name = "TYPE", requires = "new_key")]
     key_type: Option<KeyType>,
+    /// SANs to add to the certificate's own (repeatable, comma lists).
+    #[arg(long, value_name = "NAME")]
+    san: Vec<String>,
+    /// Sign with --ca-cert/--ca-key even though that CA did not issue the certificate.
+    #[arg(long)]
+    new_issuer: bool,
     /// Print the written paths as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -274,6 +280,8 @@ pub fn run(cmd: Command) -> anyhow::Result<Status> {
                 days: a.days,
                 new_key: a.new_key,
                 key_type: a.key_type,
+                extra_sans: SanEntry::parse_list(&a.san)?,
+                new_issuer: a.new_issuer,
             };
             report(&pki::renew(&opts)?, a.json, "renewed")
         }
@@ -291,10 +299,6 @@ pub fn run(cmd: Command) -> anyhow::Result<Status> {
         Command::Inspect(a) => run_inspect(a),
         Command::Verify(a) => run_verify(a),
     }
-}
-
-fn parse_key_type(s: &str) -> Result<KeyType, String> {
-    s.parse().map_err(|e: pki::Error| e.to_string())
 }
 
 fn run_ca(a: CaArgs) -> anyhow::Result<Status> {
@@ -359,28 +363,9 @@ fn run_client(a: ClientArgs) -> anyhow::Result<Status> {
 
 fn p12_request(a: &P12Args) -> anyhow::Result<Option<pki::P12Request>> {
     let Some(path) = &a.p12 else { return Ok(None) };
-    let password = if a.p12_password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("cannot read the password from stdin")?;
-        line.trim_end_matches(['\n', '\r']).to_string()
-    } else if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(format!("Password for {}: ", path.display()))?;
-        let again = rpassword::prompt_password("Repeat the password: ")?;
-        if first != again {
-            bail!("the passwords do not match");
-        }
-        first
-    } else {
-        bail!(
-            "--p12 needs a password: pass --p12-password-stdin, or run in a terminal to be asked"
-        );
-    };
-    if password.is_empty() {
-        bail!("the PKCS#12 password must not be empty");
-    }
+    let source = password::Source::from_flags(a.p12_password_stdin, None);
+    let what = format!("PKCS#12 password for {}", path.display());
+    let password = password::read_with(source, &what, true, "--p12-password-stdin")?;
     Ok(Some(pki::P12Request { path: path.clone(), password }))
 }
 
@@ -433,7 +418,9 @@ fn run_inspect(a: InspectArgs) -> anyhow::Result<Status> {
         } else {
             format!("{} days left", c.days_left)
         };
-        println!("  Subject:      {}", c.subject);
+        let subject =
+            if c.subject.is_empty() { "(empty: the names are the SANs)" } else { &c.subject };
+        println!("  Subject:      {subject}");
         println!(
             "  Issuer:       {}{}",
             c.issuer,

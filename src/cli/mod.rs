@@ -63,7 +63,10 @@ enum Command {
 
 /// Parses the process arguments, runs the command and returns the exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     if !matches!(cli.command, Command::Serve(_)) {
         restore_default_sigpipe();
     }
@@ -94,6 +97,71 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+/// Reports a command-line error. Help, version and help-on-missing-subcommand output stays
+/// clap's own; every other error becomes one line on stderr,
+/// `regkit: error: <what clap says, with its tip and possible values inline> (see regkit
+/// <command> --help)`, and exit status 2.
+fn usage_error(e: &clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let path = command_path(&args);
+    output::error(&format!("{} (see {path} --help)", one_line(&e.render().to_string())));
+    2
+}
+
+/// Folds clap's rendered error into one line: the message (with a list it introduces, such as
+/// the missing arguments), then any `tip:` and `[possible values: ...]`; the usage and "for
+/// more information" lines are dropped, the command path replaces them.
+fn one_line(rendered: &str) -> String {
+    let mut lines = rendered.lines();
+    let first = lines.next().unwrap_or_default();
+    let mut out = first.strip_prefix("error: ").unwrap_or(first).trim_end().to_string();
+    let mut listed = Vec::new();
+    let mut extras = Vec::new();
+    let mut in_list = out.ends_with(':');
+    for line in lines {
+        let t = line.trim();
+        if t.is_empty() {
+            in_list = false;
+        } else if t.starts_with("[possible values:") || t.starts_with("tip:") {
+            extras.push(t.to_string());
+        } else if in_list && line.starts_with(char::is_whitespace) {
+            listed.push(t.to_string());
+        }
+    }
+    if !listed.is_empty() {
+        out.push(' ');
+        out.push_str(&listed.join(", "));
+    }
+    for extra in extras {
+        out.push_str(if extra.starts_with('[') { " " } else { "; " });
+        out.push_str(&extra);
+    }
+    out
+}
+
+/// `regkit certs site` for `regkit certs site --out x`: the subcommands named on the command
+/// line, as far as they exist.
+fn command_path(args: &[String]) -> String {
+    let mut cmd = Cli::command();
+    let mut path = vec!["regkit".to_string()];
+    for arg in args.iter().skip(1).filter(|a| !a.starts_with('-')) {
+        let Some(sub) = cmd.find_subcommand(arg).cloned() else { break };
+        path.push(sub.get_name().to_string());
+        cmd = sub;
+    }
+    path.join(" ")
 }
 
 /// True when standard input is an interactive terminal (prompts are allowed).

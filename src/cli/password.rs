@@ -1,7 +1,8 @@
 //! Where a password comes from on the command line: a no-echo prompt on the terminal (with
 //! confirmation for new passwords), the first line of standard input with
 //! `--password-stdin`, or, only when asked for explicitly, an argument (with a warning).
-//! Shared by `regkit htpasswd` and `regkit k8s secret docker-registry`.
+//! Shared by `regkit htpasswd`, `regkit k8s secret docker-registry` and the `--p12` export of
+//! `regkit certs`.
 
 use std::io::BufRead;
 
@@ -34,6 +35,17 @@ impl<'a> Source<'a> {
 /// Reads a password from `source`. `what` names it in the prompt ("password for alice");
 /// `confirm` asks twice on a prompt and fails when the two differ.
 pub fn read(source: Source<'_>, what: &str, confirm: bool) -> anyhow::Result<String> {
+    read_with(source, what, confirm, "--password-stdin")
+}
+
+/// [`read`] for a command whose stdin flag has another name (`--p12-password-stdin`), which
+/// the error without a terminal names.
+pub fn read_with(
+    source: Source<'_>,
+    what: &str,
+    confirm: bool,
+    stdin_flag: &str,
+) -> anyhow::Result<String> {
     match source {
         Source::Stdin => first_line_of_stdin(),
         Source::Argument(p) => {
@@ -47,7 +59,7 @@ pub fn read(source: Source<'_>, what: &str, confirm: bool) -> anyhow::Result<Str
             if !super::stdin_is_terminal() {
                 bail!(
                     "standard input is not a terminal, so regkit cannot prompt for the {what}: \
-                     pipe it in with --password-stdin"
+                     pipe it in with {stdin_flag}"
                 );
             }
             let first = rpassword::prompt_password(format!("Enter {what}: "))

@@ -2,20 +2,20 @@
 //! `regkit init`), and loading a CA made by regkit or by openssl for signing, with the checks
 //! that make a bad CA fail early (not a CA, cannot sign, expired, key does not match).
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CidrSubnet, DnType, GeneralSubtree, IsCa, Issuer,
-    KeyIdMethod, KeyPair, KeyUsagePurpose, NameConstraints,
+    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyIdMethod, KeyPair,
+    KeyUsagePurpose,
 };
 use rustls_pki_types::CertificateDer;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use super::Error;
+use super::constraints::{self, Constraints};
 use super::keys::{self, KeyType};
 use super::x509::{self, parse_cert};
-use super::{Error, SanEntry};
 use crate::files::{self, FileSet, MODE_PRIVATE, MODE_PUBLIC};
 
 /// File name of the CA certificate inside the PKI directory.
@@ -84,7 +84,7 @@ pub fn create_ca(opts: &CaOptions) -> Result<CaFiles, Error> {
     let cert_path = opts.dir.join(CA_CERT);
     let key_path = opts.dir.join(CA_KEY);
     files::refuse_existing([cert_path.as_path(), key_path.as_path()], opts.force)?;
-    let constraints = name_constraints(&opts.permit_dns, &opts.permit_ip)?;
+    let constraints = constraints::build(&opts.permit_dns, &opts.permit_ip)?;
     let cn = match &opts.cn {
         Some(cn) if cn.trim().is_empty() => {
             return Err(Error::Invalid("--cn must not be empty".into()));
@@ -161,6 +161,8 @@ pub struct LoadedCa {
     pub key: KeyPair,
     /// End of the CA's validity.
     pub not_after: OffsetDateTime,
+    /// Its name constraints, checked before anything is signed.
+    pub(crate) constraints: Option<Constraints>,
 }
 
 impl LoadedCa {
@@ -203,8 +205,10 @@ pub fn load_ca(cert_path: &Path, key_path: &Path) -> Result<LoadedCa, Error> {
     if !keys::key_matches(&key, &cert.public_key().subject_public_key.data) {
         return Err(Error::KeyMismatch { key: key_path.into(), cert: cert_path.into() });
     }
+    let constraints = Constraints::of_cert(&cert)
+        .map_err(|reason| Error::BadCertificate { path: cert_path.into(), reason })?;
     drop(cert);
-    Ok(LoadedCa { cert_path: cert_path.into(), cert_der, key, not_after })
+    Ok(LoadedCa { cert_path: cert_path.into(), cert_der, key, not_after, constraints })
 }
 
 /// PEM-encodes one certificate.
@@ -221,60 +225,9 @@ pub fn pem_cert(der: &[u8]) -> String {
     out
 }
 
-fn name_constraints(dns: &[String], ips: &[String]) -> Result<Option<NameConstraints>, Error> {
-    let mut permitted = Vec::new();
-    for raw in dns.iter().flat_map(|v| v.split(',')) {
-        let bad = |reason: &str| Error::BadConstraint { value: raw.into(), reason: reason.into() };
-        let trimmed = raw.trim().trim_start_matches('.');
-        match SanEntry::parse(trimmed) {
-            Ok(SanEntry::Dns(name)) if !name.starts_with('*') => {
-                permitted.push(GeneralSubtree::DnsName(name))
-            }
-            _ => return Err(bad("expected a DNS domain such as example.com")),
-        }
-    }
-    for raw in ips.iter().flat_map(|v| v.split(',')) {
-        permitted.push(GeneralSubtree::IpAddress(parse_cidr(raw)?));
-    }
-    Ok((!permitted.is_empty())
-        .then_some(NameConstraints { permitted_subtrees: permitted, excluded_subtrees: vec![] }))
-}
-
-fn parse_cidr(raw: &str) -> Result<CidrSubnet, Error> {
-    let bad = |reason: &str| Error::BadConstraint { value: raw.into(), reason: reason.into() };
-    let v = raw.trim();
-    let (addr, prefix) = match v.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (v, None),
-    };
-    let addr: IpAddr =
-        addr.parse().map_err(|_| bad("expected an address/prefix such as 10.0.0.0/8"))?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let prefix = match prefix {
-        Some(p) => {
-            p.parse::<u8>().ok().filter(|p| *p <= max).ok_or_else(|| bad("bad prefix length"))?
-        }
-        None => max,
-    };
-    Ok(CidrSubnet::from_addr_prefix(addr, prefix))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn constraints_parse_and_reject() {
-        let nc =
-            name_constraints(&["example.com,.lan".into()], &["10.0.0.0/8".into(), "::1".into()])
-                .unwrap()
-                .unwrap();
-        assert_eq!(nc.permitted_subtrees.len(), 4);
-        assert!(name_constraints(&[], &[]).unwrap().is_none());
-        assert!(name_constraints(&["*.x.com".into()], &[]).is_err());
-        assert!(name_constraints(&[], &["10.0.0.0/33".into()]).is_err());
-        assert!(name_constraints(&[], &["ten/8".into()]).is_err());
-    }
 
     #[test]
     fn create_then_load_then_refuse() {

@@ -60,7 +60,8 @@ pub struct SiteOptions {
     pub dir: PathBuf,
     /// Subject alternative names (at least one).
     pub sans: Vec<SanEntry>,
-    /// Subject CN (default: the first SAN).
+    /// Subject CN (default: the first DNS SAN; none when there is no DNS SAN, see
+    /// [`default_cn`]).
     pub cn: Option<String>,
     /// Subject organisation.
     pub org: Option<String>,
@@ -146,11 +147,15 @@ pub fn issue_site(opts: &SiteOptions) -> Result<IssuedFiles, Error> {
         outputs.push(p.path.as_path());
     }
     files::refuse_existing(outputs, opts.force)?;
+    if let Some(p) = &opts.p12 {
+        p12::check_password(&p.path, &p.password)?;
+    }
     let ca = opts.ca.load()?;
     let key = opts.key_type.generate()?;
     let mut dn = DistinguishedName::new();
-    let cn = opts.cn.clone().unwrap_or_else(|| opts.sans[0].value());
-    dn.push(DnType::CommonName, cn);
+    if let Some(cn) = default_cn(opts.cn.as_deref(), &opts.sans) {
+        dn.push(DnType::CommonName, cn);
+    }
     if let Some(org) = opts.org.as_deref().filter(|o| !o.trim().is_empty()) {
         dn.push(DnType::OrganizationName, org.trim());
     }
@@ -185,6 +190,9 @@ pub fn issue_client(opts: &ClientOptions) -> Result<IssuedFiles, Error> {
         outputs.push(p.path.as_path());
     }
     files::refuse_existing(outputs, opts.force)?;
+    if let Some(p) = &opts.p12 {
+        p12::check_password(&p.path, &p.password)?;
+    }
     let ca = opts.ca.load()?;
     let key = opts.key_type.generate()?;
     let mut dn = DistinguishedName::new();
@@ -246,6 +254,9 @@ pub(crate) fn sign_leaf(
             x509::rfc3339(ca.not_after)
         ));
     }
+    if let Some(c) = &ca.constraints {
+        c.check_leaf(&ca.cert_path.display().to_string(), &dn, sans)?;
+    }
     let mut params = CertificateParams::default();
     params.distinguished_name = dn;
     params.subject_alt_names = sans.iter().map(SanEntry::to_rcgen).collect::<Result<_, _>>()?;
@@ -266,8 +277,8 @@ pub(crate) fn sign_leaf(
     let cert = params.signed_by(public_key, &ca.issuer()?)?;
     let der = cert.der().to_vec();
     x509::check_issued(&der, &ca.cert_der)?;
-    // A name-constrained CA cannot vouch for names outside its subtrees: say so now rather
-    // than ship a certificate every client rejects.
+    // Belt and braces after the check above: webpki judges the signed certificate too (it
+    // also covers constraint types regkit does not check itself, e.g. directory names).
     let chain = [rustls_pki_types::CertificateDer::from(der.clone())];
     let at = not_before.max(OffsetDateTime::now_utc().min(not_after));
     for p in verify::chain_problems(std::slice::from_ref(&ca.cert_der), &chain, policy.usage, at) {
@@ -276,6 +287,21 @@ pub(crate) fn sign_leaf(
         }
     }
     Ok(SignedLeaf { pem: pem_cert(&der), der, not_after, warnings })
+}
+
+/// The subject CN of a site certificate: `--cn` when given, else the first DNS SAN, else
+/// none. An IP address is never the default CN: with no DNS SAN, OpenSSL checks a CN that looks
+/// like a host name (`10.1.2.3` does) against the CA's DNS name constraints, so a
+/// name-constrained CA's IP-only certificate would fail `openssl verify`. With no CN and no
+/// `--org` the subject is empty and the SAN extension is marked critical (RFC 5280 4.2.1.6).
+pub fn default_cn(cn: Option<&str>, sans: &[SanEntry]) -> Option<String> {
+    if let Some(cn) = cn.map(str::trim).filter(|c| !c.is_empty()) {
+        return Some(cn.to_string());
+    }
+    sans.iter().find_map(|s| match s {
+        SanEntry::Dns(d) => Some(d.clone()),
+        SanEntry::Ip(_) => None,
+    })
 }
 
 fn add_p12(

@@ -10,6 +10,7 @@
 //! only read. Every file is written through [`crate::files`].
 
 pub mod ca;
+pub mod constraints;
 pub mod inspect;
 pub mod keys;
 pub mod leaf;
@@ -38,9 +39,10 @@ pub use verify::{Problem, ProblemKind, Usage, verify_chain, verify_chain_for, ve
 /// Errors from the PKI area. Each variant names the file or value involved.
 #[derive(Debug, Error)]
 pub enum Error {
-    /// File output or input failed. Its message already names the path and the OS error, so
-    /// it is not chained as a source (that would print the OS error twice).
-    #[error("{0}")]
+    /// File output or input failed. The message names the action, the path and the OS error
+    /// (missing, permission denied, a directory...); the error is not chained as a source, so
+    /// anyhow's `{:#}` prints the OS error once.
+    #[error("{}", file_message(.0))]
     File(crate::files::Error),
     /// A SAN value could not be parsed.
     #[error("malformed SAN {value:?}: {reason}")]
@@ -121,6 +123,32 @@ pub enum Error {
         /// The certificate file.
         cert: PathBuf,
     },
+    /// A name of a new certificate lies outside the signing CA's name constraints.
+    #[error("{name} is outside the CA's name constraints ({ca}): {fix}")]
+    OutsideConstraints {
+        /// The name (`DNS:x`, `IP:y` or the subject CN).
+        name: String,
+        /// The CA file and what its constraints permit and exclude.
+        ca: String,
+        /// What to do instead.
+        fix: String,
+    },
+    /// `renew` was given a CA that did not issue the certificate.
+    #[error(
+        "{} was issued by {issuer}, not by {} ({ca_subject}): pass its CA with --ca-cert and \
+         --ca-key, or add --new-issuer to re-issue it under {}",
+        cert.display(), ca.display(), ca.display()
+    )]
+    OtherIssuer {
+        /// The certificate being renewed.
+        cert: PathBuf,
+        /// Its issuer's name.
+        issuer: String,
+        /// The CA certificate given.
+        ca: PathBuf,
+        /// That CA's subject (and a note when only the key differs).
+        ca_subject: String,
+    },
     /// A leaf certificate needs at least one SAN.
     #[error("at least one --san is required (clients such as Go and Docker ignore the CN)")]
     NoSan,
@@ -151,6 +179,13 @@ pub enum Error {
 impl From<crate::files::Error> for Error {
     fn from(e: crate::files::Error) -> Self {
         Error::File(e)
+    }
+}
+
+fn file_message(e: &crate::files::Error) -> String {
+    match e {
+        crate::files::Error::Io { source, .. } => format!("{e}: {source}"),
+        other => other.to_string(),
     }
 }
 

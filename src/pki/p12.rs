@@ -9,6 +9,18 @@ use rcgen::KeyPair;
 
 use super::Error;
 
+/// Fails for a password no bundle may have (the empty one), so a command can refuse before it
+/// generates anything.
+pub fn check_password(path: &Path, password: &str) -> Result<(), Error> {
+    if password.is_empty() {
+        return Err(Error::P12 {
+            path: path.to_path_buf(),
+            reason: "the password must not be empty".into(),
+        });
+    }
+    Ok(())
+}
+
 /// Builds a PKCS#12 bundle for `key` + `cert_der` + `ca_der`, protected by `password`.
 pub fn build(
     path: &Path,
@@ -18,10 +30,8 @@ pub fn build(
     password: &str,
     alias: &str,
 ) -> Result<Vec<u8>, Error> {
+    check_password(path, password)?;
     let fail = |reason: String| Error::P12 { path: path.to_path_buf(), reason };
-    if password.is_empty() {
-        return Err(fail("the password must not be empty".into()));
-    }
     let leaf = Certificate::from_der(cert_der).map_err(|e| fail(e.to_string()))?;
     let ca = Certificate::from_der(ca_der).map_err(|e| fail(e.to_string()))?;
     // regkit-generated keys are PKCS#8, which is what a PKCS#12 key bag holds.

@@ -1,6 +1,7 @@
 //! Certificates for keys regkit did not just generate: `sign` (a CSR made elsewhere, under
 //! the same extension policy as `site`) and `renew` (the same subject and SANs with a new
-//! validity, optionally a new key, keeping the previous files as `*.bak`).
+//! validity, optionally a new key or more SANs, keeping the previous files as `*.bak`; by the
+//! same CA unless a new issuer is asked for).
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::{FromDer, GeneralName};
 
+use super::ca::LoadedCa;
 use super::keys::{self, KeyType};
 use super::leaf::{CaPaths, IssuedFiles, LEAF_DAYS, LeafPolicy, sign_leaf};
 use super::verify::{Usage, ip_from_bytes};
@@ -49,6 +51,10 @@ pub struct RenewOptions {
     pub new_key: bool,
     /// Type of the new key (default: the old key's type).
     pub key_type: Option<KeyType>,
+    /// SANs to add to those of the old certificate.
+    pub extra_sans: Vec<SanEntry>,
+    /// Sign with `ca` even though it did not issue the old certificate.
+    pub new_issuer: bool,
 }
 
 /// Signs a CSR under the site policy (serverAuth, SANs from the CSR plus `extra_sans`).
@@ -99,8 +105,12 @@ pub fn sign_csr(opts: &SignOptions) -> Result<IssuedFiles, Error> {
     })
 }
 
-/// Re-issues `opts.cert` with the same subject, SANs and usage and a new validity. All new
-/// files and the `*.bak` copies of the old ones are committed together.
+/// Re-issues `opts.cert` with the same subject, SANs (plus `extra_sans`) and usage and a new
+/// validity, signed by the CA that issued it (another only with `new_issuer`). Renewing means
+/// replacing, so no `--force` is needed: the certificate (and key with `new_key`, and the
+/// `.fullchain.crt` beside it) are replaced, the old ones kept as `*.bak`, replacing any
+/// older `*.bak`. Everything is written to temporary files first and then renamed into
+/// place one by one, so a failure before the renames leaves every old file untouched.
 pub fn renew(opts: &RenewOptions) -> Result<IssuedFiles, Error> {
     let old_der = x509::read_cert(&opts.cert)?;
     let old = x509::parse_cert(&opts.cert, &old_der)?;
@@ -117,14 +127,17 @@ pub fn renew(opts: &RenewOptions) -> Result<IssuedFiles, Error> {
             sans.push(general_name_to_san(g).map_err(bad)?);
         }
     }
+    for s in &opts.extra_sans {
+        if !sans.contains(s) {
+            sans.push(s.clone());
+        }
+    }
     let usage = match old.extended_key_usage() {
         Ok(Some(eku)) if eku.value.client_auth && !eku.value.server_auth => Usage::Client,
         _ => Usage::Server,
     };
     if usage == Usage::Server && sans.is_empty() {
-        return Err(bad(
-            "it has no SAN to keep; issue a new one with `regkit certs site --san`".into()
-        ));
+        return Err(bad("it has no SAN to keep; add names with --san".into()));
     }
     let old_days = (old.validity().not_after.to_datetime()
         - old.validity().not_before.to_datetime())
@@ -151,6 +164,9 @@ pub fn renew(opts: &RenewOptions) -> Result<IssuedFiles, Error> {
         .into());
     }
     let ca = opts.ca.load()?;
+    if !opts.new_issuer {
+        check_issuer(&opts.cert, &old, &ca)?;
+    }
 
     let mut set = FileSet::new();
     let mut backups = Vec::new();
@@ -196,6 +212,31 @@ pub fn renew(opts: &RenewOptions) -> Result<IssuedFiles, Error> {
         sans: sans.iter().map(ToString::to_string).collect(),
         not_after: x509::rfc3339(signed.not_after),
         warnings: signed.warnings,
+    })
+}
+
+/// Renewing under another CA would silently move the certificate to a CA its clients may not
+/// trust: the old certificate's signature must verify with `ca`'s key and its issuer name must
+/// be `ca`'s subject.
+fn check_issuer(
+    cert_path: &Path,
+    old: &x509_parser::prelude::X509Certificate<'_>,
+    ca: &LoadedCa,
+) -> Result<(), Error> {
+    let ca_cert = x509::parse_cert(&ca.cert_path, &ca.cert_der)?;
+    let same_name = old.issuer().as_raw() == ca_cert.subject().as_raw();
+    if same_name && old.verify_signature(Some(ca_cert.public_key())).is_ok() {
+        return Ok(());
+    }
+    let mut ca_subject = ca_cert.subject().to_string();
+    if same_name {
+        ca_subject.push_str(", the same name but a different key");
+    }
+    Err(Error::OtherIssuer {
+        cert: cert_path.to_path_buf(),
+        issuer: old.issuer().to_string(),
+        ca: ca.cert_path.clone(),
+        ca_subject,
     })
 }
 

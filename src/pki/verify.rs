@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 use webpki::{EndEntityCert, KeyUsage};
 use x509_parser::prelude::{GeneralName, X509Certificate};
 
-use super::{Error, x509};
+use super::constraints::Constraints;
+use super::{Error, SanEntry, x509};
 
 /// Placeholder for the certificate path inside [`Problem::fix`]; see
 /// [`Problem::with_cert_path`].
@@ -182,10 +183,45 @@ pub fn verify_files(
     let cas = x509::read_certs(ca_path)?;
     let chain = x509::read_certs(cert_path)?;
     let shown = cert_path.display().to_string();
+    let from_site = written_by_site(cert_path);
     Ok(verify_chain_for(&cas, &chain, name, usage, time)
         .into_iter()
+        .map(|p| if from_site { p } else { p.with_renew_fix(name) })
         .map(|p| p.with_cert_path(&shown))
         .collect())
+}
+
+/// True for the files `regkit certs site` writes (`site.crt`, `site.fullchain.crt`), which a
+/// new `certs site --force` replaces. Any other certificate (from `certs sign`, a client
+/// certificate, one made elsewhere) is fixed with `certs renew`, which keeps its key and
+/// does not touch `pki/site.*`.
+fn written_by_site(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "site.crt" || n == "site.fullchain.crt")
+}
+
+impl Problem {
+    /// Rewrites a fix that says `regkit certs site ...` into the `regkit certs renew` that fixes
+    /// this certificate in place (`name`: the host that was checked).
+    fn with_renew_fix(mut self, name: Option<&str>) -> Self {
+        let renew = format!("regkit certs renew {CERT_PLACEHOLDER}");
+        let host = name.map(|n| n.trim().trim_start_matches('[').trim_end_matches(']'));
+        self.fix = match (self.kind, host) {
+            (ProblemKind::NameMismatch, Some(h)) if self.fix.is_some() => {
+                Some(format!("add it with `{renew} --san {h}`"))
+            }
+            (ProblemKind::NoSan, _) => Some(format!("add names with `{renew} --san NAME`")),
+            (ProblemKind::WrongCa, _) => Some(format!(
+                "verify with the CA that issued it, or re-issue it under this CA with \
+                 `{renew} --ca-cert CA --ca-key KEY --new-issuer`"
+            )),
+            (ProblemKind::CaExpired, _) => Some(format!(
+                "create a new CA with `regkit certs ca --force`, then re-issue with \
+                 `{renew} --new-issuer`"
+            )),
+            _ => self.fix,
+        };
+        self
+    }
 }
 
 /// Only the chain part (CA, signature, usage, constraints) at `time`, through webpki.
@@ -290,7 +326,9 @@ fn map_webpki(
         ),
         W::NameConstraintViolation => Problem::new(
             ProblemKind::NameConstraints,
-            "a SAN of the certificate is outside the CA's name constraints (--permit-dns/--permit-ip)",
+            constraint_violation(cas, leaf).unwrap_or_else(|| {
+                "a name in the certificate is outside the CA's name constraints".into()
+            }),
             Some("use only names the CA permits, or create a CA that permits them".into()),
         ),
         W::CertExpired { not_after, .. } => Problem::new(
@@ -304,6 +342,25 @@ fn map_webpki(
             reissue,
         ),
     }
+}
+
+/// Which name of `leaf` breaks which CA's constraints, in words (`DNS:x is outside the CA's
+/// name constraints (the CA permits ...)`), when regkit's own check can tell.
+fn constraint_violation(cas: &[CertificateDer<'_>], leaf: &CertificateDer<'_>) -> Option<String> {
+    let leaf = x509::parse_cert(Path::new("certificate"), leaf).ok()?;
+    let dn = x509::dn_from_x509(leaf.subject()).ok()?;
+    let sans: Vec<SanEntry> =
+        sans_of(&leaf).iter().filter_map(|s| SanEntry::parse(s).ok()).collect();
+    cas.iter().find_map(|ca| {
+        let ca = x509::parse_cert(Path::new("CA"), ca).ok()?;
+        let constraints = Constraints::of_cert(&ca).ok()??;
+        match constraints.check_leaf("the CA", &dn, &sans) {
+            Err(Error::OutsideConstraints { name, ca, .. }) => {
+                Some(format!("{name} is outside the CA's name constraints ({ca})"))
+            }
+            _ => None,
+        }
+    })
 }
 
 fn name_problem(

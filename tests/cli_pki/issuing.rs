@@ -4,17 +4,37 @@
 use regkit::files::mode_of;
 use regkit::pki;
 
-use super::{extensions, openssl, serial};
+use super::{SITE_EXTENSIONS, ec_csr, extensions, names, openssl, serial};
 use crate::harness::{Workspace, require_tool};
 
 #[test]
 fn bad_input_fails_with_one_clear_line_and_writes_nothing() {
     let ws = Workspace::new();
     let cases: Vec<(Vec<&str>, &str)> = vec![
+        // Caught by clap: one line, the tip inline, the command's help named.
         (
             vec!["certs", "ca", "--out", "x", "--key-type", "dsa-1024"],
-            "unknown key type \"dsa-1024\"",
+            "regkit: error: invalid value 'dsa-1024' for '--key-type <TYPE>': unknown key type \
+             \"dsa-1024\" (expected ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096) \
+             (see regkit certs ca --help)",
         ),
+        (
+            vec!["certs", "site", "--out", "x"],
+            "regkit: error: the following required arguments were not provided: --san <NAME> \
+             (see regkit certs site --help)",
+        ),
+        (
+            vec!["certs", "ca", "--out", "x", "--path-len", "300"],
+            "regkit: error: invalid value '300' for '--path-len <N>': 300 is not in 0..=255 \
+             (see regkit certs ca --help)",
+        ),
+        (
+            vec!["certs", "ca", "--out", "x", "--forc"],
+            "unexpected argument '--forc' found; tip: a similar argument exists: '--force' \
+             (see regkit certs ca --help)",
+        ),
+        (vec!["certs", "sing"], "unrecognized subcommand 'sing'"),
+        // Caught by regkit.
         (
             vec!["certs", "ca", "--out", "x", "--permit-ip", "10.0.0.0/40"],
             "malformed name constraint",
@@ -22,14 +42,48 @@ fn bad_input_fails_with_one_clear_line_and_writes_nothing() {
         (vec!["certs", "ca", "--out", "x", "--days", "0"], "--days must be at least 1"),
         (vec!["certs", "site", "--out", "x", "--san", "bad..name"], "malformed SAN \"bad..name\""),
         (vec!["certs", "site", "--out", "x", "--san", "IP:300.1.1.1"], "malformed SAN"),
-        (vec!["certs", "site", "--out", "x", "--san", "a.lan"], "cannot read pki/ca.crt"),
-        (vec!["certs", "site", "--out", "x"], "--san <NAME>"),
+        (
+            vec!["certs", "site", "--out", "x", "--san", "a.lan"],
+            "regkit: error: cannot read pki/ca.crt: No such file or directory (os error 2)",
+        ),
         (vec!["certs", "client", "--out", "x", "--name", "../etc"], "bad --name"),
     ];
     for (args, needle) in cases {
         let r = ws.regkit().args(&args).code(2);
         r.stderr_has(needle);
+        assert_eq!(r.stderr.lines().count(), 1, "one line\n{r}");
         assert!(!ws.join("x").exists(), "{args:?} wrote output");
+    }
+    // Help and version stay clap's own, on stdout.
+    let help = ws.regkit().args(["certs", "ca", "--help"]).ok();
+    help.stdout_has("Usage: regkit certs ca [OPTIONS]");
+    assert!(help.stderr.is_empty(), "{help}");
+    let version = ws.regkit().arg("--version").ok();
+    assert_eq!(version.stdout, format!("regkit {}\n", env!("CARGO_PKG_VERSION")));
+
+    // Unreadable inputs say why, once: missing, a directory (fails for root too), and
+    // permission denied (only as a normal user: root reads a mode-000 file anyway).
+    std::fs::create_dir(ws.join("dir.crt")).unwrap();
+    let r = ws.regkit().args(["certs", "inspect", "missing.crt"]).code(2);
+    assert_eq!(
+        r.stderr,
+        "regkit: error: cannot read missing.crt: No such file or directory (os error 2)\n"
+    );
+    let r = ws.regkit().args(["certs", "inspect", "dir.crt"]).code(2);
+    assert_eq!(r.stderr, "regkit: error: cannot read dir.crt: Is a directory (os error 21)\n");
+    std::fs::write(ws.join("locked.crt"), "x").unwrap();
+    std::fs::set_permissions(
+        ws.join("locked.crt"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o000),
+    )
+    .unwrap();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        let r = ws.regkit().args(["certs", "inspect", "locked.crt"]).code(2);
+        assert_eq!(
+            r.stderr,
+            "regkit: error: cannot read locked.crt: Permission denied (os error 13)\n"
+        );
     }
 
     ws.regkit().args(["certs", "ca"]).ok();
@@ -85,7 +139,10 @@ fn bad_input_fails_with_one_clear_line_and_writes_nothing() {
     ws.regkit()
         .args(["certs", "site", "--out", "x", "--san", "b.lan", "--p12", "x.p12"])
         .code(2)
-        .stderr_has("--p12 needs a password");
+        .stderr_has(
+            "cannot prompt for the PKCS#12 password for x.p12: pipe it in with \
+             --p12-password-stdin",
+        );
     assert!(!ws.join("x").exists() && !ws.join("x.p12").exists());
 }
 
@@ -97,35 +154,38 @@ fn sign_renew_client_and_p12_work_with_real_tools() {
     let ws = Workspace::new();
     ws.regkit().args(["certs", "ca", "--key-type", "rsa-3072", "--org", "Lab"]).ok();
 
-    // A CSR made by openssl, signed under the site policy, with one extra SAN.
-    let (ok, text) = openssl(
-        &ws,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "r.key",
-            "-subj",
-            "/CN=registry.lan",
-            "-addext",
-            "subjectAltName=DNS:registry.lan",
-            "-out",
-            "r.csr",
-        ],
-    );
-    assert!(ok, "{text}");
+    // A CSR made by openssl, signed under the site policy, with one extra SAN. It asks to be
+    // a CA: the site policy overrides that.
+    let asks = ["basicConstraints=critical,CA:TRUE", "keyUsage=critical,keyCertSign,cRLSign"];
+    ec_csr(&ws, "r", "/CN=registry.lan", &["subjectAltName=DNS:registry.lan", asks[0], asks[1]]);
+    let (_, req) = openssl(&ws, &["req", "-in", "r.csr", "-noout", "-text"]);
+    assert!(req.contains("CA:TRUE") && req.contains("Certificate Sign"), "{req}");
     ws.regkit().args(["certs", "sign", "--csr", "r.csr", "--san", "10.0.0.5"]).ok();
     let (ok, text) = openssl(&ws, &["verify", "-CAfile", "pki/ca.crt", "r.crt"]);
     assert!(ok, "{text}");
     let ext = extensions(&ws, "r.crt");
+    assert_eq!(names(&ext), SITE_EXTENSIONS, "{ext:?}");
     assert_eq!(ext["Subject Alternative Name"].1, "DNS:registry.lan, IP Address:10.0.0.5");
+    assert_eq!(ext["Basic Constraints"], (true, "CA:FALSE".into()));
     assert_eq!(ext["Key Usage"], (true, "Digital Signature".into()));
-    assert_eq!(ext["Extended Key Usage"].1, "TLS Web Server Authentication");
+    assert_eq!(ext["Extended Key Usage"], (false, "TLS Web Server Authentication".into()));
+    let ca_ext = extensions(&ws, "pki/ca.crt");
+    let aki = ext["Authority Key Identifier"].1.trim_start_matches("keyid:").to_string();
+    assert_eq!(aki, ca_ext["Subject Key Identifier"].1, "AKI is the CA's SKI");
+    assert!(!ext["Subject Key Identifier"].0 && ext["Subject Key Identifier"].1.len() >= 59);
+    assert_ne!(ext["Subject Key Identifier"].1, aki);
+    // The CA: default lifetime 3650 days, --org in the subject.
+    let r = ws.regkit().args(["certs", "inspect", "pki/ca.crt", "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let at = |k: &str| {
+        let rfc = &time::format_description::well_known::Rfc3339;
+        time::OffsetDateTime::parse(v[0][k].as_str().unwrap(), rfc).unwrap()
+    };
+    assert_eq!((at("not_after") - at("not_before")).whole_days(), 3650, "{v}");
+    let (_, subject) = openssl(&ws, &["x509", "-in", "pki/ca.crt", "-noout", "-subject"]);
+    assert!(
+        subject.starts_with("subject=CN = regkit private CA ") && subject.contains(", O = Lab")
+    );
     let (_, m1) = openssl(&ws, &["x509", "-in", "r.crt", "-noout", "-pubkey"]);
     let (_, m2) = openssl(&ws, &["pkey", "-in", "r.key", "-pubout"]);
     assert_eq!(m1, m2, "the certificate carries the CSR's key");
@@ -160,7 +220,12 @@ fn sign_renew_client_and_p12_work_with_real_tools() {
         .stdin("s3cret\n")
         .ok();
     let ext = extensions(&ws, "pki/clients/alice/client.cert");
-    assert_eq!(ext["Extended Key Usage"].1, "TLS Web Client Authentication");
+    let no_san: Vec<&str> =
+        SITE_EXTENSIONS.into_iter().filter(|e| *e != "Subject Alternative Name").collect();
+    assert_eq!(names(&ext), no_san, "{ext:?}");
+    assert_eq!(ext["Extended Key Usage"], (false, "TLS Web Client Authentication".into()));
+    assert_eq!(ext["Key Usage"], (true, "Digital Signature".into()));
+    assert_eq!(ext["Basic Constraints"], (true, "CA:FALSE".into()));
     assert_eq!(mode_of(&ws.join("pki/clients/alice/client.key")), Some(0o600));
     assert_eq!(mode_of(&ws.join("alice.p12")), Some(0o600));
     ws.regkit()
