@@ -177,6 +177,35 @@ fn new_files_are_0640_and_existing_modes_are_kept_or_narrowed() {
     assert_eq!(listing(&ws.join("new")), ["htpasswd"]);
 }
 
+/// The owner and group survive the temp-file-and-rename write, so a `root:registry 0640`
+/// file stays readable by the registry. Changing a file's owner needs root: without it the
+/// test skips (and fails in CI, which runs as root).
+#[test]
+fn owner_and_group_are_kept_when_a_user_is_added() {
+    use std::os::unix::fs::MetadataExt;
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(!crate::harness::in_ci(), "this test needs root in CI (to chown the file)");
+        eprintln!("SKIPPED: changing a file's owner needs root");
+        return;
+    }
+    let ws = Workspace::new();
+    add(&ws, "h", "a", "pw", &["--cost", "4"]);
+    let path = ws.join("h");
+    let (uid, gid) = (4321, 8765);
+    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+    let before = std::fs::metadata(&path).unwrap();
+    add(&ws, "h", "b", "pw", &["--cost", "4"]);
+    let after = std::fs::metadata(&path).unwrap();
+    assert_ne!(after.ino(), before.ino(), "the file was not replaced by a new one");
+    assert_eq!((after.uid(), after.gid()), (uid, gid));
+    assert_eq!(mode(&path), 0o640);
+    let r = ws.regkit().args(["htpasswd", "delete", "h", "a"]).ok();
+    assert!(!r.stderr.contains("could not keep the owner"), "{r}");
+    let meta = std::fs::metadata(&path).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (uid, gid));
+    assert_eq!(listing(ws.path()), ["h"]);
+}
+
 #[test]
 fn bad_input_fails_clearly_and_leaves_the_file_alone() {
     let ws = Workspace::new();

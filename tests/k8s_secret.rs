@@ -373,3 +373,40 @@ fn docker_registry_secret_with_several_servers() {
     let dup = ws.regkit().args(args).args(["--server", "a:1", "--server", "a:1"]);
     dup.args(["--username", "ci"]).stdin("pw\n").code(2).stderr_has("\"a:1\" is given twice");
 }
+
+/// Without `--password-stdin` on a terminal, the password is asked for twice without echo;
+/// the secret carries what was typed, and two different answers write nothing.
+#[test]
+fn docker_registry_prompts_twice_on_a_terminal() {
+    if !require_tool("python3") {
+        return;
+    }
+    let ws = Workspace::new();
+    let args = ["k8s", "secret", "docker-registry", "regcred", "--server", "reg.lan:5000"];
+    let (shown, code) = crate::harness::terminal::on_terminal(
+        &ws,
+        &[&args[..], &["--username", "ci", "--out", "pull.yaml"]].concat(),
+        &[
+            ("Enter password of ci at reg.lan:5000", "typed-secret"),
+            ("Confirm password of ci at reg.lan:5000", "typed-secret"),
+        ],
+    );
+    assert_eq!(code, 0, "{shown}");
+    assert!(!shown.contains("typed-secret"), "the password was echoed: {shown}");
+    let secret: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(ws.join("pull.yaml")).unwrap()).unwrap();
+    let json = BASE64.decode(secret["data"][".dockerconfigjson"].as_str().unwrap()).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let entry = &config["auths"]["reg.lan:5000"];
+    assert_eq!(entry["password"], "typed-secret");
+    assert_eq!(entry["auth"], BASE64.encode("ci:typed-secret"));
+
+    let (shown, code) = crate::harness::terminal::on_terminal(
+        &ws,
+        &[&args[..], &["--username", "ci", "--out", "other.yaml"]].concat(),
+        &[("Enter password", "one"), ("Confirm password", "two")],
+    );
+    assert_eq!(code, 2, "{shown}");
+    assert!(shown.contains("the two passwords differ"), "{shown}");
+    assert!(!ws.join("other.yaml").exists());
+}

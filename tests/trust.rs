@@ -9,6 +9,34 @@ use std::path::{Path, PathBuf};
 use crate::harness::pki::{self, Pki};
 use crate::harness::{Workspace, image, registry, require_tool};
 
+mod k3s;
+mod system;
+
+/// What uninstall leaves of the directories install created in an empty root: the rule of
+/// `regkit::trust::prune` (standard directories and each client's configuration directory).
+const KEPT_DIRS: &[&str] = &[
+    "etc",
+    "etc/containerd",
+    "etc/containers",
+    "etc/docker",
+    "etc/rancher",
+    "etc/rancher/k3s",
+    "usr",
+    "usr/local",
+    "usr/local/share",
+    "usr/local/share/ca-certificates",
+];
+
+/// The directories of `tree` (relative paths).
+fn dirs_in(root: &Path) -> Vec<String> {
+    tree(root).into_iter().filter(|(_, (dir, _, _))| *dir).map(|(k, _)| k).collect()
+}
+
+/// `KEPT_DIRS` without the system store's when `system` is false.
+fn kept_dirs(system: bool) -> Vec<String> {
+    KEPT_DIRS.iter().filter(|d| system || !d.starts_with("usr")).map(|d| d.to_string()).collect()
+}
+
 /// The test PKI, made with `regkit certs`: a CA named `regkit test CA <name>` and a site
 /// certificate for 127.0.0.1 and localhost signed by it.
 fn make_pki(ws: &Workspace, name: &str) -> Pki {
@@ -35,6 +63,14 @@ fn tree(root: &Path) -> BTreeMap<String, (bool, u32, String)> {
         }
     }
     out
+}
+
+/// The `note: containerd reads hosts.toml ...` block of regkit's stderr (up to the next note).
+fn containerd_note(stderr: &str) -> String {
+    let start = stderr.find("note: containerd").expect("a containerd note");
+    let rest = &stderr[start..];
+    let end = rest[1..].find("\nnote: ").map_or(rest.len(), |i| i + 1);
+    rest[..end].trim_end().to_string()
 }
 
 fn files_in(root: &Path) -> Vec<String> {
@@ -215,7 +251,8 @@ fn bundle_install_sh_builds_the_same_tree_and_is_idempotent() {
                     .unwrap();
             }
         }
-        ws.regkit()
+        let by_regkit_run = ws
+            .regkit()
             .args(["trust", "install", "--all", "--ca"])
             .arg(&pki.ca)
             .args(["--registry", registry, "--root"])
@@ -225,6 +262,10 @@ fn bundle_install_sh_builds_the_same_tree_and_is_idempotent() {
         assert_eq!(files_in(&by_script).len(), usize::from(pre.is_some()), "dry run wrote files");
         let first = ws.tool("sh").arg(&script).arg("--root").arg(&by_script).ok();
         first.stdout_has("created ");
+        // containerd's config_path advice, in the same words.
+        let note = containerd_note(&by_regkit_run.stderr);
+        assert!(note.contains("config_path = \"/etc/containerd/certs.d\""), "{by_regkit_run}");
+        first.stdout_has(&note);
 
         let mut a = tree(&by_regkit);
         let mut b = tree(&by_script);
@@ -258,15 +299,19 @@ fn bundle_install_sh_builds_the_same_tree_and_is_idempotent() {
             assert_eq!(f["change"], "unchanged", "{f}");
         }
 
-        // The script's uninstall takes it all away again, leaving the other k3s entries.
+        // Both uninstalls take it all away again, leaving the other k3s entries as they were
+        // (byte for byte) and of the directories only those the pruning rule keeps.
         ws.tool("sh").arg(&script).arg("--uninstall").arg("--root").arg(&by_script).ok();
-        match pre {
-            None => assert_eq!(files_in(&by_script), Vec::<String>::new()),
-            Some(text) => {
-                assert_eq!(files_in(&by_script), [yaml_rel]);
-                let before: regkit::trust::yaml::Value = serde_saphyr::from_str(text).unwrap();
-                assert_eq!(yaml(&by_script.join(yaml_rel)), before);
+        uninstall(&ws, &pki.ca, registry, &by_regkit).arg("--all").ok();
+        for root in [&by_regkit, &by_script] {
+            match pre {
+                None => assert_eq!(files_in(root), Vec::<String>::new()),
+                Some(text) => {
+                    assert_eq!(files_in(root), [yaml_rel]);
+                    assert_eq!(std::fs::read_to_string(root.join(yaml_rel)).unwrap(), text);
+                }
             }
+            assert_eq!(dirs_in(root), kept_dirs(true), "{}", root.display());
         }
         std::fs::remove_dir_all(&by_regkit).unwrap();
         std::fs::remove_dir_all(&by_script).unwrap();
@@ -332,7 +377,8 @@ fn several_registry_addresses_in_one_install_and_one_bundle() {
     ws.tool("tar").args(["xzf", "multi.tar.gz"]).ok();
     let script = ws.join("regkit-trust-reg.lan_5000/install.sh");
     let dry = ws.tool("sh").arg(&script).args(["--dry-run", "--root"]).arg(&by_script).ok();
-    assert_eq!(dry.stdout.matches("registries.yaml (k3s)").count(), dirs.len(), "{dry}");
+    assert_eq!(dry.stdout.matches("registries.yaml (k3s)").count(), 1, "{dry}");
+    dry.stdout_has("would update ");
     assert_eq!(files_in(&by_script), ["etc/rancher/k3s/registries.yaml"]);
     ws.tool("sh").arg(&script).arg("--root").arg(&by_script).ok();
     let yaml_rel = "etc/rancher/k3s/registries.yaml";
@@ -356,6 +402,8 @@ fn several_registry_addresses_in_one_install_and_one_bundle() {
     for root in [&by_regkit, &by_script] {
         assert_eq!(files_in(root), [yaml_rel], "{}", root.display());
         assert_eq!(yaml(&root.join(yaml_rel)), before);
+        assert_eq!(std::fs::read_to_string(root.join(yaml_rel)).unwrap(), existing);
+        assert_eq!(dirs_in(root), kept_dirs(true), "{}", root.display());
     }
 }
 
@@ -365,19 +413,26 @@ fn uninstall_removes_exactly_what_install_wrote() {
     let pki = make_pki(&ws, "pki");
     let registry = "10.0.0.7:5000";
 
-    // A clean root: nothing but empty shared directories is left.
+    // A clean root: no file is left, and of the directories only the clients'
+    // configuration directories and their parents (the pruning rule's list).
     let clean = mkdir(ws.join("clean"));
     install(&ws, &pki.ca, registry, &clean);
     assert_eq!(files_in(&clean).len(), 6, "{:?}", files_in(&clean));
-    uninstall(&ws, &pki.ca, registry, &clean).ok();
+    let dry = uninstall(&ws, &pki.ca, registry, &clean).arg("--dry-run").ok();
+    dry.stdout_has("would remove empty directory ").stdout_has("/etc/docker/certs.d\n");
+    let out = uninstall(&ws, &pki.ca, registry, &clean).arg("--json").ok();
     assert_eq!(files_in(&clean), Vec::<String>::new());
-    assert!(!clean.join("etc/docker/certs.d").join(registry).exists());
+    assert_eq!(dirs_in(&clean), kept_dirs(false));
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    // Per client certs.d/10.0.0.7:5000 and certs.d (three clients), and k3s's registry-ca.
+    assert_eq!(report["removed_dirs"].as_array().unwrap().len(), 7, "{report:#}");
 
-    // A lived-in root: other registries, a client cert beside ours, k3s settings.
+    // A lived-in root: other registries, a client cert beside ours, k3s settings with
+    // comments.
     let root = mkdir(ws.join("root"));
-    let k3s_yaml = "mirrors:\n  docker.io:\n    endpoint:\n      - https://mirror.example\n\
-                    configs:\n  \"10.0.0.7:5000\":\n    auth:\n      username: robot\n      \
-                    password: s3cret\n";
+    let k3s_yaml = "# node registries\nmirrors:\n  docker.io:\n    endpoint:\n      - \
+                    https://mirror.example\n\nconfigs:\n  \"10.0.0.7:5000\":   # ours\n    \
+                    auth:\n      username: robot\n      password: s3cret # rotate\n";
     let other = mkdir(root.join("etc/docker/certs.d/other.example:5000")).join("ca.crt");
     std::fs::write(&other, "not ours\n").unwrap();
     let client_cert = mkdir(root.join("etc/containers/certs.d").join(registry)).join("client.cert");
@@ -386,6 +441,11 @@ fn uninstall_removes_exactly_what_install_wrote() {
     let before = tree(&root);
 
     install(&ws, &pki.ca, registry, &root);
+    let merged_text =
+        std::fs::read_to_string(root.join("etc/rancher/k3s/registries.yaml")).unwrap();
+    for comment in ["# node registries\n", "   # ours\n", "s3cret # rotate\n"] {
+        assert!(merged_text.contains(comment), "{comment:?} lost:\n{merged_text}");
+    }
     let merged = yaml(&root.join("etc/rancher/k3s/registries.yaml"));
     let entry = merged.get("configs").unwrap().get(registry).unwrap();
     assert_eq!(entry.get("auth").unwrap().get("password").unwrap().as_str(), Some("s3cret"));
@@ -413,18 +473,13 @@ fn uninstall_removes_exactly_what_install_wrote() {
     dry.stdout_has("would remove ").stdout_has("would update ");
     assert_eq!(tree(&root), snapshot);
     uninstall(&ws, &pki.ca, registry, &root).ok();
-    let after = tree(&root);
-    let yaml_rel = "etc/rancher/k3s/registries.yaml";
-    let before_yaml: regkit::trust::yaml::Value = serde_saphyr::from_str(k3s_yaml).unwrap();
-    assert_eq!(yaml(&root.join(yaml_rel)), before_yaml);
-    let strip = |t: &BTreeMap<String, (bool, u32, String)>| {
-        let mut t = t.clone();
-        t.remove(yaml_rel);
-        // Shared parents that install created may stay (empty); compare files only.
-        t.retain(|_, (dir, _, _)| !*dir);
-        t
-    };
-    assert_eq!(strip(&after), strip(&before));
+    // Everything as before, registries.yaml byte for byte with its comments; the one
+    // directory more is containerd's configuration directory, which install created and the
+    // rule keeps. The directory holding the user's client cert stays with it.
+    let mut after = tree(&root);
+    let added = after.remove("etc/containerd").expect("etc/containerd is kept");
+    assert!(added.0, "etc/containerd is a directory");
+    assert_eq!(after, before);
     assert!(client_cert.exists() && other.exists());
     uninstall(&ws, &pki.ca, registry, &root).ok().stdout_has("not present");
 }

@@ -107,34 +107,13 @@ fn add(
     cost: u32,
     allow_empty: bool,
 ) -> anyhow::Result<Status> {
-    htpasswd::validate_user(user)?;
-    htpasswd::validate_cost(cost)?;
-    let mut entries = Htpasswd::load_or_empty(file)?;
+    let pending = htpasswd::PendingAdd::prepare(file, user, cost)?;
     let secret = password::read(pw.source(), &format!("password for {user}"), true)?;
-    htpasswd::check_password(&secret, allow_empty)?;
-    let hash = htpasswd::hash_password(&secret, cost)?;
-    let existed = entries.set(user, hash)?;
-    let saved = entries.save(file)?;
-    let (file_s, mode) = (file.display(), saved.mode);
-    if let Some(old) = saved.narrowed_from {
-        output::warn(&format!(
-            "{file_s} had mode {old:04o}, readable beyond owner and group; it is now {mode:04o}"
-        ));
+    let added = pending.finish(&secret, allow_empty)?;
+    for w in added.warnings() {
+        output::warn(&w);
     }
-    if !saved.owner_kept {
-        output::warn(&format!(
-            "could not keep the owner/group of {file_s} (run as its owner or root); check that \
-             the registry can still read it"
-        ));
-    }
-    if existed {
-        output::note(&format!("changed the password of {user} in {file_s}"));
-    } else if saved.created {
-        output::note(&format!("added {user} to {file_s} (new file, mode {mode:04o})"));
-    } else {
-        output::note(&format!("added {user} to {file_s}"));
-    }
-    warn_non_bcrypt(file, &entries);
+    output::note(&added.summary());
     Ok(Status::Ok)
 }
 
@@ -219,14 +198,8 @@ fn load_existing(file: &Path) -> anyhow::Result<Htpasswd> {
 }
 
 fn warn_non_bcrypt(file: &Path, entries: &Htpasswd) {
-    let bad = entries.non_bcrypt_users();
-    if !bad.is_empty() {
-        output::warn(&format!(
-            "{} has entries that are not bcrypt, which the registry ignores: {}; set them again \
-             with `regkit htpasswd add {} USER`",
-            file.display(),
-            bad.join(", "),
-            file.display()
-        ));
+    let bad: Vec<String> = entries.non_bcrypt_users().iter().map(|u| u.to_string()).collect();
+    if let Some(w) = htpasswd::non_bcrypt_warning(file, &bad) {
+        output::warn(&w);
     }
 }

@@ -29,10 +29,13 @@ pub enum Command {
         Running it again changes nothing.")]
     Install(InstallArgs),
     /// Remove what `install` wrote (only files that still hold this CA, only regkit's key in
-    /// registries.yaml).
+    /// registries.yaml), then the directories that leaves empty.
     #[command(after_help = "Examples:\n  \
         regkit trust uninstall --ca pki/ca.crt --registry reg.example.com:5000\n  \
         regkit trust uninstall --ca pki/ca.crt --registry reg.example.com:5000 --dry-run\n\n\
+        Directories left empty are removed too, walking up; these are never removed: /etc,\n\
+        /usr, /usr/local, /usr/local/share, /usr/local/share/ca-certificates and the clients'\n\
+        own /etc/docker, /etc/containerd, /etc/containers, /etc/rancher, /etc/rancher/k3s.\n\
         Exit status 1 when a file was left because it is not what install writes.")]
     Uninstall(UninstallArgs),
     /// Write a .tar.gz with the trust files and an install.sh a node runs without regkit.

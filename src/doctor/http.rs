@@ -271,12 +271,15 @@ pub fn check(opts: &Options, first: &First, ctx: &TrustContext, report: &mut Rep
         let summary =
             format!("authentication required ({described}); no credentials given to test");
         report.push(
-            Finding::new("http.auth", CheckStatus::Warn, summary)
+            Finding::new("http.auth", CheckStatus::Fail, summary)
                 .client(client)
-                .cause("clients that have not logged in are refused")
+                .cause(
+                    "clients that have not logged in are refused, and without --user the doctor \
+                     cannot tell whether a login would work",
+                )
                 .fix(format!(
-                    "log in first (`docker login {}`); check the credentials with `regkit doctor \
-                     {target} --user USER --password-stdin`",
+                    "check the credentials a client uses with `regkit doctor {target} --user USER \
+                     --password-stdin`, then log in with them (`docker login {}`)",
                     target.authority()
                 )),
         );

@@ -2,8 +2,9 @@
 //! would, step by step, and for every problem says what the client would print, why, and which
 //! regkit command fixes it.
 //!
-//! The steps run in the order a client meets them: TCP connect ([`transport`]), the TLS
-//! handshake and the certificate checks Go's `crypto/x509` makes ([`tls`], [`chain`],
+//! The steps run in the order a client meets them: TCP connect ([`transport`], which also
+//! judges a plain HTTP registry against the clients' configuration read by [`insecure`]), the
+//! TLS handshake and the certificate checks Go's `crypto/x509` makes ([`tls`], [`chain`],
 //! [`verdict`], with the client trust stores read by [`stores`]), then `GET /v2/`, the auth
 //! challenge and the credentials ([`http`], and [`token`] for Bearer token servers). Each step
 //! appends [`Finding`]s to a [`Report`]; a step that cannot run because an earlier one failed is
@@ -19,6 +20,7 @@ use thiserror::Error;
 
 pub mod chain;
 pub mod http;
+pub mod insecure;
 pub mod report;
 pub mod stores;
 pub mod target;
@@ -54,6 +56,12 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// `--assume-trusted` for an https address without `--ca`: nothing to assume.
+    #[error(
+        "--assume-trusted needs --ca for an https:// address: it judges as if the clients \
+         trusted that CA"
+    )]
+    AssumeWithoutCa,
 }
 
 /// The outcome of one check.
@@ -190,10 +198,15 @@ pub struct Options {
     pub root: PathBuf,
     /// Bound on connecting and on each read or write.
     pub timeout: Duration,
+    /// Judge as if the clients were set up for this registry (trusting `ca`, or allowing plain
+    /// HTTP for an `http://` address) instead of by this machine's client configuration:
+    /// for checking the view of another node.
+    pub assume_trusted: bool,
 }
 
 impl Options {
-    /// Options for `target` with the defaults: no CA, no credentials, root `/`, 10 s timeout.
+    /// Options for `target` with the defaults: no CA, no credentials, root `/`, 10 s timeout,
+    /// judged by this machine's client configuration.
     pub fn new(target: Target) -> Self {
         Options {
             target,
@@ -201,13 +214,24 @@ impl Options {
             credentials: None,
             root: PathBuf::from("/"),
             timeout: Duration::from_secs(10),
+            assume_trusted: false,
         }
     }
 }
 
 /// Runs every check that applies and returns the report. Errors only for bad input (an
 /// unreadable `--ca` file); a registry that misbehaves is a finding, not an error.
+///
+/// The verdict ([`Report::ok`]) is whether a client on this machine (its configuration read
+/// under [`Options::root`]) would succeed: its certs.d trusts the chain (or the system roots
+/// do), it is set up for plain HTTP when the registry speaks it, and, when the registry asks
+/// for a login, the credentials given work. `--ca` alone is a hypothesis: it says which CA
+/// the clients should trust, and the verdict still needs one of them to trust it, unless
+/// [`Options::assume_trusted`] says to judge another node's view.
 pub fn diagnose(opts: &Options) -> Result<Report, Error> {
+    if opts.assume_trusted && opts.ca.is_none() && opts.target.scheme == Scheme::Https {
+        return Err(Error::AssumeWithoutCa);
+    }
     let given_ca = match &opts.ca {
         Some(path) => Some(load_ca_file(path)?),
         None => None,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::http::{self, ExchangeError, First};
 use super::target::{Scheme, Target};
-use super::{CheckStatus, Finding, Options, Report, tls};
+use super::{CheckStatus, Finding, Options, Report, insecure, tls};
 
 /// A byte stream to the registry, plain or TLS.
 pub trait Stream: Read + Write {}
@@ -200,25 +200,70 @@ pub fn check_plain(opts: &Options, mut tcp: TcpStream, report: &mut Report) -> O
         );
         return None;
     }
-    report.push(
+    report.push(plain_http_finding(opts));
+    Some(First { response, verified: true, dialer: Dialer::new(opts, false) })
+}
+
+/// A registry that speaks plain HTTP: a warning when a client here is set up for it (or with
+/// `--assume-trusted`), a failure when none is, since clients use HTTPS unless told otherwise.
+fn plain_http_finding(opts: &Options) -> Finding {
+    let target = &opts.target;
+    let authority = target.authority();
+    let plain = insecure::plain_http(&opts.root, target);
+    let serve_tls = format!(
+        "serve TLS instead: `regkit certs ca`, `regkit certs site --san {}`, restart the registry \
+         with them and `regkit trust install --ca pki/ca.crt --registry {authority}`",
+        target.host
+    );
+    let configure = format!(
+        "to keep plain HTTP, tell each client: \"{authority}\" in insecure-registries in \
+         /etc/docker/daemon.json (then restart dockerd); server = \"http://{authority}\" in \
+         /etc/containerd/certs.d/{authority}/hosts.toml; a [[registry]] with location = \
+         \"{authority}\" and insecure = true in /etc/containers/registries.conf"
+    );
+    let mut f = if plain.allowed.is_empty() && !opts.assume_trusted {
+        let https = target.with_scheme(Scheme::Https);
         Finding::new(
             "http.scheme",
-            CheckStatus::Warn,
-            "the registry speaks plain HTTP: clients must be told it is insecure",
+            CheckStatus::Fail,
+            "the registry speaks plain HTTP, and no client on this machine is set up to use it",
         )
+        .client(client_message(&https, "http: server gave HTTP response to HTTPS client"))
         .cause(
-            "images and passwords cross the network unencrypted; Docker refuses plain HTTP unless \
-             the registry is in insecure-registries (127.0.0.0/8 excepted), containerd needs a \
-             hosts.toml with server = \"http://...\", Podman needs insecure = true in \
-             registries.conf",
+            "clients use HTTPS unless told that the registry is insecure; neither Docker, \
+             containerd nor Podman is told so here",
         )
         .fix(format!(
-            "serve TLS instead: `regkit certs ca`, `regkit certs site --san {}`, restart the \
-             registry with them and `regkit trust install --ca pki/ca.crt --registry {authority}`",
-            target.host
-        )),
-    );
-    Some(First { response, verified: true, dialer: Dialer::new(opts, false) })
+            "{serve_tls}; or {configure}; or, to check how a node set up for plain HTTP sees it, \
+             add --assume-trusted"
+        ))
+    } else {
+        let summary = if plain.allowed.is_empty() {
+            "the registry speaks plain HTTP; judged as if the clients were set up for it \
+             (--assume-trusted)"
+                .to_string()
+        } else {
+            format!(
+                "the registry speaks plain HTTP, which {} here {} set up to use",
+                plain.allowed.join(", "),
+                if plain.allowed.len() == 1 { "is" } else { "are" }
+            )
+        };
+        Finding::new("http.scheme", CheckStatus::Warn, summary)
+            .cause(
+                "images and passwords cross the network unencrypted, and every client must be \
+                 told the registry is insecure",
+            )
+            .fix(format!("{serve_tls}; otherwise {configure}"))
+    };
+    f.details = plain.details;
+    if target.is_loopback() {
+        f = f.detail(
+            "note: Docker falls back to plain HTTP for 127.0.0.0/8 and localhost by itself, so \
+             `docker` on this machine works; other machines, containerd and Podman do not",
+        );
+    }
+    f
 }
 
 /// Names a TLS alert record (`15 03 0x 00 02 level description`), e.g. `fatal decode_error`.

@@ -38,7 +38,7 @@ pub fn judge(
     report.push(validity);
     report.push(name);
     report.push(trust);
-    report.push(certs_d_finding(ctx, presented, now, &install_command(opts, ctx)));
+    report.push(certs_d_finding(opts, ctx, presented, now, trusted));
     ok
 }
 
@@ -170,13 +170,17 @@ fn trust_finding(
     (finding, trusted)
 }
 
-/// Per client: does its certs.d entry for this registry (plus the system roots) verify the chain.
+/// Per client: does its certs.d entry for this registry (plus the system roots) verify the
+/// chain. When the chain verifies only with `--ca` (`trusted`) and no client here trusts it,
+/// a client on this machine fails: that is a failure unless `--assume-trusted`.
 fn certs_d_finding(
+    opts: &Options,
     ctx: &TrustContext,
     presented: &[CertificateDer<'static>],
     now: i64,
-    install: &str,
+    trusted: bool,
 ) -> Finding {
+    let install = install_command(opts, ctx);
     let mut missing = Vec::new();
     let mut details = Vec::new();
     for store in &ctx.stores {
@@ -194,9 +198,12 @@ fn certs_d_finding(
         details.push(format!("{}: {verdict}", store.client));
         details.extend(store.looked_at.iter().map(|l| format!("  {l}")));
     }
+    let none_trusts = missing.len() == ctx.stores.len();
     let mut f = if missing.is_empty() {
         let summary = "every client's certs.d entry for this registry holds the CA";
         Finding::new("tls.certs_d", CheckStatus::Ok, summary)
+    } else if none_trusts && trusted && ctx.given.is_some() {
+        no_client_trusts_given(opts, ctx, presented, now, &install)
     } else {
         let summary =
             format!("no CA for this exact host:port in the certs.d of: {}", missing.join(", "));
@@ -211,9 +218,51 @@ fn certs_d_finding(
     f
 }
 
+/// The chain verifies with `--ca`, but no client here has that CA for this host:port.
+fn no_client_trusts_given(
+    opts: &Options,
+    ctx: &TrustContext,
+    presented: &[CertificateDer<'static>],
+    now: i64,
+    install: &str,
+) -> Finding {
+    let ca = ctx.given.as_ref().map_or("--ca", |(path, _)| path.as_str());
+    let authority = opts.target.authority();
+    if opts.assume_trusted {
+        let summary = format!(
+            "no client on this machine trusts {ca} for {authority}; judged as if they did \
+             (--assume-trusted)"
+        );
+        return Finding::new("tls.certs_d", CheckStatus::Warn, summary)
+            .fix(format!("on each node that pulls: `{install}`"));
+    }
+    let mut local = ctx.system.anchors.clone();
+    local.extend(ctx.stores.iter().flat_map(|s| s.anchors.iter().cloned()));
+    let message = chain::verify_chain(presented, &local, now).err().unwrap_or_default();
+    let summary = format!(
+        "the chain verifies with {ca}, but no client on this machine trusts that CA for \
+         {authority}"
+    );
+    Finding::new("tls.certs_d", CheckStatus::Fail, summary)
+        .client(client_message(&opts.target, &tls_verify(&message)))
+        .cause(format!(
+            "--ca says which CA the clients should trust; Docker, containerd and Podman here \
+             read only their certs.d directory for {authority} and the system roots, and none \
+             holds it"
+        ))
+        .fix(format!(
+            "`{install}`; or, to check how another node that already trusts it sees the \
+             registry, add --assume-trusted"
+        ))
+}
+
 fn install_command(opts: &Options, ctx: &TrustContext) -> String {
     let ca = ctx.given.as_ref().map_or("ca.crt", |(path, _)| path.as_str());
-    format!("regkit trust install --ca {ca} --registry {}", opts.target.authority())
+    let root = match opts.root.as_path() {
+        r if r == std::path::Path::new("/") => String::new(),
+        r => format!(" --root {}", r.display()),
+    };
+    format!("regkit trust install --ca {ca} --registry {}{root}", opts.target.authority())
 }
 
 /// Go 1.20+ wraps verification errors in the TLS layer's own prefix.

@@ -7,14 +7,17 @@
 //! reference registry ignores them.
 //!
 //! Saving goes through [`crate::files`] (temp file + rename) with the mode rules of
-//! [`mode_for`]; the password prompt and the command line live in `crate::cli::htpasswd`.
+//! [`mode_for`]; adding a user is one sequence around the password ([`PendingAdd`]); the
+//! password prompt and the command line live in `crate::cli::htpasswd`.
 
+mod add;
 mod save;
 
 use std::path::Path;
 
 use thiserror::Error;
 
+pub use add::{Added, PendingAdd, non_bcrypt_warning};
 pub use save::{MODE_NEW, Saved, mode_for};
 
 /// Cost used when none is given (the same as Apache's `htpasswd -B`).

@@ -2,7 +2,10 @@
 //! `install.sh` (POSIX sh, idempotent, with `--root`, `--dry-run`, `--force`, `--uninstall`),
 //! the CA as `ca.crt`, and under `files/` every whole file `trust install` would write, byte
 //! for byte (built by the same code), so the script only copies and compares. k3s's
-//! `registries.yaml` is the one file merged in place; the script does that with awk.
+//! `registries.yaml` is the one file merged in place: the script runs `k3s_edit.awk`, the
+//! same line-by-line editor as regkit's own ([`super::k3s_text`]), so the result is the same.
+//! Its `--uninstall` removes directories by the same rule as `regkit trust uninstall`
+//! ([`super::prune`]), and it prints containerd's `config_path` advice in regkit's words.
 //!
 //! One bundle may cover several addresses of the same registry (`reg.lan:5000`, a NodePort
 //! `10.0.0.5:30500`, an Ingress host `reg.lan`): the files of every address are shipped, and
@@ -16,10 +19,13 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 use super::plan::{desired_files, unique};
-use super::{CaBundle, Client, Error, RegistryHost, Selection, k3s};
+use super::{CaBundle, Client, Error, RegistryHost, Selection, containerd, k3s, prune};
 use crate::files::{self, MODE_PUBLIC};
 
 const SCRIPT: &str = include_str!("install.sh");
+/// The in-place editor for k3s's `registries.yaml` that `install.sh` runs (the awk twin of
+/// [`super::k3s_text`]).
+const K3S_EDIT: &str = include_str!("k3s_edit.awk");
 
 /// What [`write`] produced.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -72,6 +78,9 @@ pub fn archive(
         ("install.sh".into(), script.into_bytes(), 0o755),
         ("ca.crt".into(), ca.to_pem(), 0o644),
     ];
+    if selection.has(Client::K3s) {
+        entries.push(("k3s_edit.awk".into(), K3S_EDIT.as_bytes().to_vec(), 0o644));
+    }
     for d in desired {
         entries.push((format!("files/{}", d.rel.display()), d.contents, 0o644));
     }
@@ -125,11 +134,25 @@ pub fn install_script(
     } else {
         Vec::new()
     };
+    let (none, one, two) = if selection.has(Client::Containerd) {
+        (containerd::note_without_config(), containerd::note_for(1), containerd::note_for(2))
+    } else {
+        Default::default()
+    };
     SCRIPT
         .replace("@REGISTRIES@", &names.join(" "))
         .replace("@CLIENTS@", &clients.join(", "))
         .replace("@FILES@", &files.join("\n"))
         .replace("@K3S_ENTRIES@", &k3s.join("\n"))
+        .replace("@KEEP_DIRS@", &prune::KEEP.join("\n"))
+        .replace("@CONTAINERD_NOTE_NONE@", &single_quoted(&none))
+        .replace("@CONTAINERD_NOTE_1@", &single_quoted(&one))
+        .replace("@CONTAINERD_NOTE_2@", &single_quoted(&two))
+}
+
+/// `text` made safe inside the script's single quotes (each `'` closes, escapes, reopens).
+fn single_quoted(text: &str) -> String {
+    text.replace('\'', "'\\''")
 }
 
 fn header(kind: tar::EntryType, mode: u32, size: u64, mtime: u64) -> tar::Header {

@@ -53,12 +53,7 @@ pub fn config_note(root: &Path) -> Option<String> {
     let file = root.join("etc/containerd/config.toml");
     let parsed = std::fs::read_to_string(&file).ok().and_then(|t| t.parse::<toml::Table>().ok());
     let Some(config) = parsed else {
-        return Some(format!(
-            "containerd reads hosts.toml only when its config sets config_path; add to \
-             /etc/containerd/config.toml\n  for containerd 2.x:\n{}\n  for containerd 1.x:\n{}",
-            indent(&config_path_lines(2)),
-            indent(&config_path_lines(1))
-        ));
+        return Some(note_without_config());
     };
     let plugins = config.get("plugins").and_then(|p| p.as_table());
     let configured = ["io.containerd.cri.v1.images", "io.containerd.grpc.v1.cri"].iter().any(|p| {
@@ -76,11 +71,26 @@ pub fn config_note(root: &Path) -> Option<String> {
         Some(v) if v >= 3 => 2,
         _ => 1,
     };
-    Some(format!(
+    Some(note_for(major))
+}
+
+/// The note when there is no readable `config.toml`: both forms of the `config_path` line.
+pub fn note_without_config() -> String {
+    format!(
+        "containerd reads hosts.toml only when its config sets config_path; add to \
+         /etc/containerd/config.toml\n  for containerd 2.x:\n{}\n  for containerd 1.x:\n{}",
+        indent(&config_path_lines(2)),
+        indent(&config_path_lines(1))
+    )
+}
+
+/// The note for a `config.toml` of containerd `major` (1 or 2) without `config_path`.
+pub fn note_for(major: u8) -> String {
+    format!(
         "containerd reads hosts.toml only when its config sets config_path; add to \
          /etc/containerd/config.toml (containerd {major}.x) and restart containerd:\n{}",
         indent(&config_path_lines(major))
-    ))
+    )
 }
 
 fn dir(registry: &RegistryHost) -> PathBuf {

@@ -19,6 +19,16 @@ FILES='@FILES@'
 K3S_ENTRIES='@K3S_ENTRIES@'
 REGISTRY=
 K3S_CA_FILE=
+# Directories --uninstall never removes, even when empty; any other directory it leaves
+# empty on the way from a removed file up to the root goes (the rule of `regkit trust
+# uninstall`).
+KEEP_DIRS='@KEEP_DIRS@'
+# containerd's config_path advice, as `regkit trust install` words it: with no readable
+# config.toml, for a config of version 2 (containerd 1.x) and of version 3 (containerd 2.x).
+# Empty when containerd is not selected.
+CONTAINERD_NOTE_NONE='@CONTAINERD_NOTE_NONE@'
+CONTAINERD_NOTE_1='@CONTAINERD_NOTE_1@'
+CONTAINERD_NOTE_2='@CONTAINERD_NOTE_2@'
 
 NL='
 '
@@ -53,8 +63,6 @@ root=${root%/}
 k3s_yaml=$root/etc/rancher/k3s/registries.yaml
 status=0
 changed_system=0
-# Set once a dry run "would create" registries.yaml: later entries would then update it.
-k3s_planned=0
 
 say() { printf '%s\n' "$*"; }
 # Reports an action: "would create X" on a dry run, "created X" otherwise.
@@ -71,158 +79,195 @@ put() {
   mv -f "$tmp" "$2"
 }
 
-# The registry's entry, as regkit writes it, indented by $1.
-k3s_entry() {
-  printf '%s"%s":\n%s  tls:\n%s    ca_file: %s\n' "$1" "$REGISTRY" "$1" "$1" "$K3S_CA_FILE"
+# Removes directory $1 (relative to the root) and then its parents while they are empty,
+# stopping at the root and at KEEP_DIRS.
+prune() {
+  d=$1
+  while [ -n "$d" ] && [ "$d" != . ] && [ "$d" != / ]; do
+    case $NL$KEEP_DIRS$NL in *"$NL$d$NL"*) return 0 ;; esac
+    rmdir "$root/$d" 2>/dev/null || return 0
+    say "removed empty directory $root/$d"
+    d=$(dirname "$d")
+  done
 }
 
-# True when the file mentions the registry as a mapping key (quoted or not).
-k3s_has_key() {
-  awk -v r="$REGISTRY" '{ s = $0; sub(/^[ \t]+/, "", s)
-    if (index(s, r ":") == 1 || index(s, "\"" r "\":") == 1 || index(s, "'\''" r "'\'':") == 1) f = 1 }
-    END { exit !f }' "$k3s_yaml"
-}
-
-# Decides what to do with registries.yaml: create, already, insert, append or manual.
-k3s_action() {
-  if [ ! -e "$k3s_yaml" ]; then
-    if [ "$k3s_planned" = 1 ]; then echo insert; else echo create; fi
-  elif grep -F -q -e "$K3S_CA_FILE" "$k3s_yaml"; then echo already
-  elif k3s_has_key; then echo manual
-  elif grep -q '^configs:[[:space:]]*$' "$k3s_yaml"; then echo insert
-  elif grep -q '^configs:' "$k3s_yaml"; then echo manual
-  else echo append
-  fi
-}
-
-k3s_manual() {
-  say "left alone $k3s_yaml: it already configures $REGISTRY in a way this script" \
-    "does not edit; add under configs:" >&2
-  k3s_entry '  ' >&2
-  status=1
-}
-
-k3s_install() {
-  action=$(k3s_action)
-  case $action in
-    already) say "already in place $k3s_yaml (k3s)"; return 0 ;;
-    manual) k3s_manual; return 0 ;;
-  esac
-  if [ "$action" = create ]; then would create "$k3s_yaml (k3s)"; else would update "$k3s_yaml (k3s)"; fi
-  if [ "$dry_run" = 1 ]; then k3s_planned=1; return 0; fi
-  mkdir -p "$(dirname "$k3s_yaml")"
-  tmp=$(dirname "$k3s_yaml")/.regkit-$$.tmp
-  case $action in
-    create)
-      (umask 077 && { echo 'configs:'; k3s_entry '  '; } >"$tmp")
-      ;;
-    insert)
-      # Match the indentation of the entries already under configs (YAML needs siblings
-      # aligned); two spaces when there are none.
-      ind=$(awk 'f && /^[ ]*[^ #]/ { match($0, /^[ ]*/); print substr($0, 1, RLENGTH); exit }
-        /^configs:[[:space:]]*$/ { f = 1 }' "$k3s_yaml")
-      [ -n "$ind" ] || ind='  '
-      block=$(k3s_entry "$ind")
-      cp -p "$k3s_yaml" "$tmp"
-      # The entry goes last in the configs section: before the next top-level key, or at
-      # the end of the file.
-      awk -v block="$block" '
-        function flush() { if (inside && !done) { print block; done = 1 } inside = 0 }
-        /^configs:[[:space:]]*$/ { print; inside = 1; next }
-        inside && /^[^ #]/ { flush() }
-        { print }
-        END { flush() }' "$k3s_yaml" >"$tmp"
-      ;;
-    append)
-      cp -p "$k3s_yaml" "$tmp"
-      { cat "$k3s_yaml"
-        [ -z "$(tail -c 1 "$k3s_yaml")" ] || echo
-        echo 'configs:'
-        k3s_entry '  '
-      } >"$tmp"
-      ;;
-  esac
-  mv -f "$tmp" "$k3s_yaml"
-}
-
-k3s_uninstall() {
-  if [ ! -e "$k3s_yaml" ] || ! grep -F -q -e "$K3S_CA_FILE" "$k3s_yaml"; then
-    say "not present $k3s_yaml (k3s)"
-    return 0
-  fi
-  # Drop the registry's entry when it is exactly the three lines install adds (key, tls:,
-  # ca_file) with nothing else under it; then drop a "configs:" left with no entries.
-  tmp=$(dirname "$k3s_yaml")/.regkit-$$.tmp
-  cp -p "$k3s_yaml" "$tmp"
-  if ! awk -v r="$REGISTRY" -v ca="$K3S_CA_FILE" '
-    function indent(s) { match(s, /^[ ]*/); return RLENGTH }
-    function body(s) { sub(/^[ ]+/, "", s); sub(/[ ]+$/, "", s); return s }
-    { line[NR] = $0 }
-    END {
-      q = "'\''"
-      for (i = 1; i <= NR; i++) {
-        k = body(line[i]); d = indent(line[i])
-        if (!done && (k == r ":" || k == "\"" r "\":" || k == q r q ":") &&
-            body(line[i + 1]) == "tls:" && indent(line[i + 1]) > d &&
-            (body(line[i + 2]) == "ca_file: " ca || body(line[i + 2]) == "ca_file: \"" ca "\"" ||
-             body(line[i + 2]) == "ca_file: " q ca q) && indent(line[i + 2]) > indent(line[i + 1]) &&
-            (i + 3 > NR || body(line[i + 3]) == "" || indent(line[i + 3]) <= d)) {
-          done = 1; i += 2; continue
-        }
-        out[++n] = line[i]
-      }
-      if (!done) exit 1
-      for (j = 1; j <= n; j++) {
-        if (out[j] ~ /^configs:[ ]*$/) {
-          m = j + 1
-          while (m <= n && body(out[m]) == "") m++
-          if (m > n || indent(out[m]) == 0) continue
-        }
-        kept++; print out[j]
-      }
-    }' "$k3s_yaml" >"$tmp"; then
-    rm -f "$tmp"
-    say "left alone $k3s_yaml: its $REGISTRY entry holds more than regkit added;" \
-      "remove its tls.ca_file ($K3S_CA_FILE) by hand" >&2
-    status=1
-    return 0
-  fi
-  if [ -z "$(tr -d ' \n' <"$tmp")" ]; then
-    rm -f "$tmp"
-    would remove "$k3s_yaml (k3s)"
-    [ "$dry_run" = 1 ] || rm -f "$k3s_yaml"
+# The k3s file's text, or nothing when it does not exist (the trailing x keeps final newlines).
+k3s_read() {
+  if [ -e "$k3s_yaml" ]; then
+    k3s_text=$(cat "$k3s_yaml" && printf x)
+    k3s_text=${k3s_text%x}
   else
-    would update "$k3s_yaml (k3s)"
-    if [ "$dry_run" = 1 ]; then rm -f "$tmp"; else mv -f "$tmp" "$k3s_yaml"; fi
+    k3s_text=
   fi
 }
 
-# Leaves the entry when uninstall kept its CA copy (another CA): the key is not ours.
-k3s_uninstall_kept() {
-  case $NL$kept_files in
-    *"$NL${K3S_CA_FILE#/}$NL"*)
-      say "left alone $k3s_yaml: its CA copy for $REGISTRY is another one" >&2
-      ;;
-    *) k3s_uninstall ;;
+# Runs the in-place editor ($1: install or uninstall) on k3s_text for REGISTRY. Sets k3s_code:
+# 0 new text in k3s_text, 10 nothing to do, 11 another value (in k3s_out), 12 not editable
+# (why in k3s_out), 13 nothing left.
+k3s_run() {
+  k3s_out=$(printf '%s' "$k3s_text" |
+    awk -v mode="$1" -v reg="$REGISTRY" -v ca="$K3S_CA_FILE" -v force="$force" \
+      -f "$here/k3s_edit.awk" && printf ':0' || printf ':%s' "$?")
+  k3s_code=${k3s_out##*:}
+  k3s_out=${k3s_out%:*}
+  case $k3s_code in
+    0) k3s_text=$k3s_out ;;
+    13) k3s_text= ;;
+    10 | 11 | 12) k3s_out=${k3s_out%"$NL"} ;;
+    *) say "install.sh: awk failed on $k3s_yaml" >&2; exit 1 ;;
   esac
 }
 
-# Installs ($1 = install) or uninstalls each k3s entry in turn.
+# Why the file cannot be edited here, and what to do by hand ($1).
+k3s_not_editable() {
+  say "$k3s_out; this script edits the file in place to keep its comments and layout and" \
+    "cannot do so here: $1 by hand, or rewrite that part in block style"
+}
+
+# Runs k3s_$1_entry once per k3s entry, with REGISTRY and K3S_CA_FILE set.
 k3s_each() {
   IFS=$NL
   for entry in $K3S_ENTRIES; do
     IFS=$old_ifs
     REGISTRY=${entry%% *}
     K3S_CA_FILE=${entry#* }
-    if [ "$1" = install ]; then k3s_install; else k3s_uninstall_kept; fi
+    case $1 in
+      merge) k3s_merge_entry ;;
+      unmerge) k3s_unmerge_entry ;;
+      pin) k3s_pin_entry ;;
+    esac
   done
   IFS=$old_ifs
+}
+
+# Merges every entry into the file's text before anything is written; refuses (exit 1) when
+# an entry holds another ca_file (unless --force) or the file cannot be edited in place.
+# Sets k3s_change: create, update or unchanged.
+k3s_plan_install() {
+  k3s_read
+  k3s_change=unchanged
+  k3s_each merge
+}
+
+k3s_merge_entry() {
+  k3s_run install
+  case $k3s_code in
+    0) if [ -e "$k3s_yaml" ]; then k3s_change=update; else k3s_change=create; fi ;;
+    11)
+      say "install.sh: $k3s_yaml already exists with different content," \
+        "configs.\"$REGISTRY\".tls.ca_file is \"$k3s_out\", not \"$K3S_CA_FILE\"" \
+        "(pass --force to replace it)" >&2
+      exit 1
+      ;;
+    12)
+      say "install.sh: $k3s_yaml: $(k3s_not_editable \
+        "add configs.\"$REGISTRY\".tls.ca_file: $K3S_CA_FILE")" >&2
+      exit 1
+      ;;
+  esac
+}
+
+# Writes k3s_text over the file atomically: a new file is 0600, an existing one keeps its mode.
+k3s_write() {
+  mkdir -p "$(dirname "$k3s_yaml")"
+  tmp=$(dirname "$k3s_yaml")/.regkit-$$.tmp
+  if [ -e "$k3s_yaml" ]; then
+    cp -p "$k3s_yaml" "$tmp"
+    printf '%s' "$k3s_text" >"$tmp"
+  else
+    (umask 077 && printf '%s' "$k3s_text" >"$tmp")
+  fi
+  mv -f "$tmp" "$k3s_yaml"
+}
+
+k3s_install() {
+  case $k3s_change in
+    unchanged) say "already in place $k3s_yaml (k3s)"; return 0 ;;
+  esac
+  would "$k3s_change" "$k3s_yaml (k3s)"
+  [ "$dry_run" = 1 ] || k3s_write
+}
+
+# Takes each entry's ca_file out, in turn; an entry that is not ours, or whose CA copy was
+# kept because it is another CA, stays and is reported.
+k3s_uninstall() {
+  if [ ! -e "$k3s_yaml" ]; then
+    say "not present $k3s_yaml (k3s)"
+    return 0
+  fi
+  k3s_read
+  changed=0
+  k3s_kept=0
+  k3s_each unmerge
+  [ "$k3s_kept" = 0 ] || status=1
+  if [ "$changed" = 0 ]; then
+    [ "$k3s_kept" = 1 ] || say "not present $k3s_yaml (k3s)"
+  elif [ -z "$(printf '%s' "$k3s_text" | tr -d ' \t\n')" ]; then
+    would remove "$k3s_yaml (k3s)"
+    [ "$dry_run" = 1 ] || rm -f "$k3s_yaml"
+  else
+    would update "$k3s_yaml (k3s)"
+    [ "$dry_run" = 1 ] || k3s_write
+  fi
+}
+
+k3s_unmerge_entry() {
+  case $NL$kept_files in
+    *"$NL${K3S_CA_FILE#/}$NL"*)
+      say "left alone $k3s_yaml: its CA copy for $REGISTRY is another one" >&2
+      k3s_kept=1
+      return 0
+      ;;
+  esac
+  k3s_run uninstall
+  case $k3s_code in
+    0 | 13) changed=1 ;;
+    11)
+      say "left alone $k3s_yaml: its ca_file for $REGISTRY is \"$k3s_out\"" >&2
+      k3s_kept=1
+      ;;
+    12)
+      say "left alone $k3s_yaml: $(k3s_not_editable \
+        "remove configs.\"$REGISTRY\".tls.ca_file ($K3S_CA_FILE)")" >&2
+      k3s_kept=1
+      ;;
+  esac
+}
+
+# Lists in `pinned` the CA copies whose registries.yaml entry cannot be edited here: the
+# entry stays, so the copy it points at stays too.
+k3s_plan_uninstall() {
+  pinned=
+  [ -e "$k3s_yaml" ] || return 0
+  k3s_read
+  k3s_each pin
+}
+
+k3s_pin_entry() {
+  k3s_run uninstall
+  [ "$k3s_code" != 12 ] || pinned=$pinned${K3S_CA_FILE#/}$NL
+}
+
+# containerd reads hosts.toml only when its config sets config_path: say so unless it does.
+containerd_note() {
+  [ -n "$CONTAINERD_NOTE_NONE" ] || return 0
+  cfg=$root/etc/containerd/config.toml
+  if [ ! -f "$cfg" ]; then
+    say "note: $CONTAINERD_NOTE_NONE"
+  elif grep -Eq "^[[:space:]]*config_path[[:space:]]*=[[:space:]]*[\"'](.*:)?/etc/containerd/certs\.d/?[\"':]" "$cfg"; then
+    return 0
+  elif grep -Eq '^version[[:space:]]*=[[:space:]]*([3-9]|[1-9][0-9]+)[[:space:]]*(#.*)?$' "$cfg"; then
+    say "note: $CONTAINERD_NOTE_2"
+  else
+    say "note: $CONTAINERD_NOTE_1"
+  fi
 }
 
 old_ifs=$IFS
 IFS=$NL
 if [ "$uninstall" = 0 ]; then
-  # First pass: refuse before writing anything if a file holds something else.
+  # First pass: refuse before writing anything if a file holds something else, or if
+  # registries.yaml cannot take the entries.
   for rel in $FILES; do
     dst=$root/$rel
     if [ -e "$dst" ] && ! cmp -s "$here/files/$rel" "$dst" && [ "$force" = 0 ]; then
@@ -230,6 +275,9 @@ if [ "$uninstall" = 0 ]; then
       exit 1
     fi
   done
+  IFS=$old_ifs
+  [ -z "$K3S_ENTRIES" ] || k3s_plan_install
+  IFS=$NL
   for rel in $FILES; do
     dst=$root/$rel
     if [ -e "$dst" ] && cmp -s "$here/files/$rel" "$dst"; then
@@ -241,33 +289,36 @@ if [ "$uninstall" = 0 ]; then
     [ "$dry_run" = 1 ] || put "$here/files/$rel" "$dst" 644
   done
   IFS=$old_ifs
-  k3s_each install
+  [ -z "$K3S_ENTRIES" ] || k3s_install
 else
   # Directories where a CA was left because it is another one: the config beside it (and
   # k3s's key pointing at it) belong to that other install and stay too.
   kept_dirs=
   kept_files=
+  removed=
+  pinned=
+  IFS=$old_ifs
+  [ -z "$K3S_ENTRIES" ] || k3s_plan_uninstall
+  IFS=$NL
   for rel in $FILES; do
     dst=$root/$rel
     case $NL$kept_dirs in
       *"$NL$(dirname "$rel")$NL"*) case $rel in *.crt) ;; *) dst=kept ;; esac ;;
     esac
+    case $NL$pinned in *"$NL$rel$NL"*) dst=pinned ;; esac
     if [ "$dst" = kept ]; then
       say "left alone $root/$rel: the CA beside it is another one" >&2
+      status=1
+    elif [ "$dst" = pinned ]; then
+      say "left alone $root/$rel: registries.yaml still points at it" >&2
       status=1
     elif [ ! -e "$dst" ]; then
       say "not present $dst"
     elif cmp -s "$here/files/$rel" "$dst"; then
       would remove "$dst"
       case $rel in usr/local/share/ca-certificates/*) changed_system=1 ;; esac
-      if [ "$dry_run" = 0 ]; then
-        rm -f "$dst"
-        # The per-registry directory goes when it is empty; shared parents stay.
-        case $rel in
-          usr/local/share/ca-certificates/*) ;;
-          *) rmdir "$(dirname "$dst")" 2>/dev/null || true ;;
-        esac
-      fi
+      [ "$dry_run" = 1 ] || rm -f "$dst"
+      removed=$removed$rel$NL
     else
       say "left alone $dst: it is not the file this bundle installs" >&2
       kept_dirs=$kept_dirs$(dirname "$rel")$NL
@@ -276,7 +327,15 @@ else
     fi
   done
   IFS=$old_ifs
-  k3s_each uninstall
+  [ -z "$K3S_ENTRIES" ] || k3s_uninstall
+  if [ "$dry_run" = 0 ]; then
+    IFS=$NL
+    for rel in $removed; do
+      IFS=$old_ifs
+      prune "$(dirname "$rel")"
+    done
+    IFS=$old_ifs
+  fi
 fi
 
 if [ "$changed_system" = 1 ] && [ "$dry_run" = 0 ]; then
@@ -287,7 +346,8 @@ if [ "$changed_system" = 1 ] && [ "$dry_run" = 0 ]; then
     say "run update-ca-certificates on the node to rebuild the system store"
   fi
 fi
-if [ -n "$K3S_ENTRIES" ] && [ "$uninstall" = 0 ]; then
-  say "k3s reads registries.yaml at start: restart k3s (or k3s-agent)"
+if [ "$uninstall" = 0 ]; then
+  containerd_note
+  [ -z "$K3S_ENTRIES" ] || say "note: k3s reads registries.yaml at start: restart k3s (or k3s-agent)"
 fi
 exit "$status"

@@ -1,12 +1,14 @@
 //! k3s (and RKE2 agents): `/etc/rancher/k3s/registries.yaml` maps each registry to its TLS
 //! settings under `configs."<host[:port]>".tls.ca_file`, read when k3s starts. regkit merges
-//! that one key into whatever the file already holds (mirrors, auth, other registries stay,
-//! in their order) and keeps its own copy of the CA under `etc/rancher/k3s/registry-ca/`, so
-//! the k3s entry does not depend on another client being selected. Uninstall removes only the
+//! that one key into whatever the file already holds, editing the text in place
+//! ([`super::k3s_text`]): mirrors, auth, other registries, comments and layout stay as they
+//! were. It keeps its own copy of the CA under `etc/rancher/k3s/registry-ca/`, so the k3s
+//! entry does not depend on another client being selected. Uninstall removes only the
 //! `ca_file` key when it still points at that copy, and the parents it leaves empty.
 
 use std::path::{Path, PathBuf};
 
+use super::k3s_text::{self, Merged, Removed};
 use super::yaml::Value;
 use super::{Error, RegistryHost};
 
@@ -36,20 +38,31 @@ pub enum Merge {
     Conflict(String),
 }
 
-/// Adds `configs."<registry>".tls.ca_file` to `existing` (the file's text, if any). An existing
-/// different `ca_file` is a [`Merge::Conflict`] unless `force`.
+/// Adds `configs."<registry>".tls.ca_file` to `existing` (the file's text, if any), editing
+/// the text in place ([`super::k3s_text`]) so comments and layout stay. An existing different
+/// `ca_file` is a [`Merge::Conflict`] unless `force`. The edit is checked against the parsed
+/// document: the new text must parse to the old document with exactly that key set.
 pub fn merge(existing: Option<&str>, registry: &RegistryHost, force: bool) -> Result<Merge, Error> {
-    let mut doc = parse(existing)?;
-    let want = ca_file(registry);
-    let tls = tls_map(&mut doc, &registry.authority())?;
-    let i = Value::entry(tls, "ca_file");
-    match tls[i].1.as_str() {
-        Some(v) if v == want => return Ok(Merge::Unchanged),
-        Some(v) if !force => return Ok(Merge::Conflict(v.to_string())),
-        _ => {}
+    let doc = parse(existing)?;
+    let (auth, want) = (registry.authority(), ca_file(registry));
+    let edited = k3s_text::merge(existing.unwrap_or(""), &auth, &want, force)
+        .map_err(|u| not_editable(&u, &format!("add configs.\"{auth}\".tls.ca_file: {want}")))?;
+    match edited {
+        Merged::Unchanged => {
+            let have = ca_file_of(&doc, &auth).and_then(Value::as_str).map(str::to_string);
+            check(have.as_deref() == Some(want.as_str()), &auth)?;
+            Ok(Merge::Unchanged)
+        }
+        Merged::Conflict(other) => Ok(Merge::Conflict(other)),
+        Merged::Write(text) => {
+            let mut expected = doc;
+            let tls = tls_map(&mut expected, &auth)?;
+            let i = Value::entry(tls, "ca_file");
+            tls[i].1 = Value::Str(want);
+            check(same(&parse(Some(&text))?, &expected), &auth)?;
+            Ok(Merge::Write(text))
+        }
     }
-    tls[i].1 = Value::Str(want);
-    Ok(Merge::Write(render(&doc)?))
 }
 
 /// The result of taking regkit's key out of `registries.yaml`.
@@ -63,36 +76,81 @@ pub enum Unmerge {
     Write(String),
     /// Nothing else was left in the file: remove it.
     RemoveFile,
+    /// The file cannot be edited in place (why); left alone.
+    NotEditable(String),
 }
 
 /// Removes `configs."<registry>".tls.ca_file` when it is regkit's, then drops `tls`, the
-/// registry entry and `configs` if that left them empty.
+/// registry entry and `configs` if that left them empty, editing the text in place. The
+/// result is checked against the parsed document as for [`merge`].
 pub fn unmerge(existing: &str, registry: &RegistryHost) -> Result<Unmerge, Error> {
     let mut doc = parse(Some(existing))?;
-    let auth = registry.authority();
-    let current = doc
-        .get("configs")
-        .and_then(|c| c.get(&auth))
-        .and_then(|r| r.get("tls"))
-        .and_then(|t| t.get("ca_file"))
-        .cloned();
-    match current {
-        None => return Ok(Unmerge::NotPresent),
-        Some(Value::Str(v)) if v == ca_file(registry) => {}
-        Some(other) => {
-            let shown = other.as_str().map_or_else(|| format!("{other:?}"), str::to_string);
-            return Ok(Unmerge::Differs(shown));
+    let (auth, want) = (registry.authority(), ca_file(registry));
+    let edited = match k3s_text::remove(existing, &auth, &want) {
+        Ok(edited) => edited,
+        Err(u) => {
+            let hint = format!("remove configs.\"{auth}\".tls.ca_file ({want})");
+            return Ok(Unmerge::NotEditable(editing_hint(&u, &hint)));
         }
+    };
+    let text = match edited {
+        Removed::NotPresent => return Ok(Unmerge::NotPresent),
+        Removed::Differs(other) => return Ok(Unmerge::Differs(other)),
+        Removed::RemoveFile => String::new(),
+        Removed::Write(text) => text,
+    };
+    if let Some(tls) = ca_file_parent(&mut doc, &auth) {
+        tls.retain(|(k, _)| k.as_str() != Some("ca_file"));
     }
-    let tls = tls_map(&mut doc, &auth)?;
-    tls.retain(|(k, _)| k.as_str() != Some("ca_file"));
     prune(&mut doc, &["configs", &auth, "tls"]);
     prune(&mut doc, &["configs", &auth]);
     prune(&mut doc, &["configs"]);
-    if doc.is_empty_node() {
-        return Ok(Unmerge::RemoveFile);
+    check(same(&parse(Some(&text))?, &doc), &auth)?;
+    Ok(if text.is_empty() { Unmerge::RemoveFile } else { Unmerge::Write(text) })
+}
+
+fn ca_file_of<'a>(doc: &'a Value, auth: &str) -> Option<&'a Value> {
+    doc.get("configs")?.get(auth)?.get("tls")?.get("ca_file")
+}
+
+fn ca_file_parent<'a>(doc: &'a mut Value, auth: &str) -> Option<&'a mut Vec<(Value, Value)>> {
+    let mut node = doc;
+    for key in ["configs", auth, "tls"] {
+        let Value::Map(map) = node else { return None };
+        let i = map.iter().position(|(k, _)| k.as_str() == Some(key))?;
+        node = &mut map[i].1;
     }
-    Ok(Unmerge::Write(render(&doc)?))
+    match node {
+        Value::Map(map) => Some(map),
+        _ => None,
+    }
+}
+
+/// Two documents are the same, an empty mapping counting as an empty document.
+fn same(a: &Value, b: &Value) -> bool {
+    a == b || (a.is_empty_node() && b.is_empty_node())
+}
+
+/// Refuses an edit whose text does not parse to the document it was meant to give.
+fn check(ok: bool, auth: &str) -> Result<(), Error> {
+    if ok {
+        return Ok(());
+    }
+    Err(bad(format!(
+        "editing configs.{auth:?} in place would change other settings (the file uses YAML \
+         features a line edit cannot follow); edit that entry by hand"
+    )))
+}
+
+fn editing_hint(u: &k3s_text::Unsupported, what: &str) -> String {
+    format!(
+        "{u}; regkit edits this file in place to keep its comments and layout and cannot do \
+         so here: {what} by hand, or rewrite that part in block style"
+    )
+}
+
+fn not_editable(u: &k3s_text::Unsupported, what: &str) -> Error {
+    bad(editing_hint(u, what))
 }
 
 fn parse(existing: Option<&str>) -> Result<Value, Error> {
@@ -110,10 +168,6 @@ fn parse(existing: Option<&str>) -> Result<Value, Error> {
         return Err(bad("top level is not a mapping".into()));
     }
     Ok(doc)
-}
-
-fn render(doc: &Value) -> Result<String, Error> {
-    serde_saphyr::to_string(doc).map_err(|e| bad(format!("cannot be written: {e}")))
 }
 
 fn bad(reason: String) -> Error {

@@ -3,15 +3,17 @@
 //!
 //! Layout: [`host`] parses `HOST[:PORT]`, [`ca`] reads the CA, one file per client says where
 //! that client looks ([`docker`], [`containerd`], [`containers`] for Podman/CRI-O/skopeo,
-//! [`k3s`], [`system`]), [`plan`] turns a selection into steps and applies them, and
-//! [`bundle`] writes the node archive with its `install.sh`. Dependencies run one way: `plan`
-//! and `bundle` call the client files, never the reverse. Files are written through
+//! [`k3s`] with its in-place editor [`k3s_text`], [`system`]), [`plan`] turns a selection
+//! into steps and applies them ([`prune`] says which emptied directories go), and [`bundle`]
+//! writes the node archive with its `install.sh`. Dependencies run one way: `plan` and
+//! `bundle` call the client files, never the reverse. Files are written through
 //! [`crate::files`], all-or-nothing.
 //!
 //! How uninstall knows what install wrote, without a state file: a CA file is removed only when
 //! it holds exactly the given CA, `hosts.toml` only when it is byte-for-byte what install
-//! writes, and from k3s's `registries.yaml` only the `ca_file` key install added (emptied
-//! parents go too). Anything else is left in place and reported.
+//! writes, and from k3s's `registries.yaml` only the `ca_file` line install added (parents it
+//! emptied go too; [`k3s_text`] edits the file in place, so comments stay). Anything else is
+//! left in place and reported. Directories left empty go as far as [`prune`] allows.
 
 use std::path::PathBuf;
 
@@ -24,7 +26,9 @@ pub mod containers;
 pub mod docker;
 pub mod host;
 pub mod k3s;
+pub mod k3s_text;
 pub mod plan;
+pub mod prune;
 pub mod system;
 pub mod yaml;
 

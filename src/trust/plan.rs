@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::k3s::{Merge, Unmerge};
 use super::{CaBundle, Client, Error, RegistryHost, Selection};
-use super::{containerd, containers, docker, k3s, system};
+use super::{containerd, containers, docker, k3s, prune, system};
 use crate::files::{self, FileSet, MODE_PRIVATE, MODE_PUBLIC};
 
 /// What happens (or happened) to one file.
@@ -98,7 +98,8 @@ pub struct Plan {
     steps: Vec<Step>,
     store: StoreUpdate,
     notes: Vec<String>,
-    prune: Vec<PathBuf>,
+    /// Directories (relative to the root) uninstall leaves empty and removes ([`prune`]).
+    dirs: Vec<PathBuf>,
 }
 
 /// What a plan did (or would do), for people and for `--json`.
@@ -120,23 +121,26 @@ pub struct Report {
     pub system_store: StoreUpdate,
     /// Extra instructions (containerd's `config_path`, staging roots, ...).
     pub notes: Vec<String>,
+    /// Directories uninstall removed (or would remove) because it left them empty.
+    pub removed_dirs: Vec<PathBuf>,
 }
 
 impl Report {
     /// One line per file, e.g. `created /etc/docker/certs.d/reg:5000/ca.crt (docker)`.
     pub fn lines(&self) -> Vec<String> {
-        self.files
-            .iter()
-            .map(|s| {
-                let why = s.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
-                format!(
-                    "{} {} ({}){why}",
-                    s.change.verb(self.dry_run),
-                    s.path.display(),
-                    s.client.name()
-                )
-            })
-            .collect()
+        let files = self.files.iter().map(|s| {
+            let why = s.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+            format!(
+                "{} {} ({}){why}",
+                s.change.verb(self.dry_run),
+                s.path.display(),
+                s.client.name()
+            )
+        });
+        let verb = Change::Remove.verb(self.dry_run);
+        let dirs =
+            self.removed_dirs.iter().map(|d| format!("{verb} empty directory {}", d.display()));
+        files.chain(dirs).collect()
     }
 
     /// True when uninstall left a file because it was not regkit's.
@@ -296,15 +300,17 @@ impl Plan {
                 other => (other, reason),
             };
             plan.push(d.client, &d.rel, change, None, MODE_PUBLIC, reason);
-            if let Some(dir) = d.rel.parent() {
-                if d.client != Client::System && !plan.prune.iter().any(|p| p == dir) {
-                    plan.prune.push(dir.to_path_buf());
-                }
-            }
         }
         if selection.k3s {
             plan.uninstall_k3s(&registries, root)?;
         }
+        let removed: Vec<PathBuf> = plan
+            .steps
+            .iter()
+            .filter(|s| s.change == Change::Remove)
+            .filter_map(|s| s.node_path.strip_prefix("/").ok().map(Path::to_path_buf))
+            .collect();
+        plan.dirs = prune::emptied(root, &removed);
         plan.decide_store(Client::System);
         Ok(plan)
     }
@@ -336,6 +342,16 @@ impl Plan {
                 Unmerge::Differs(other) => {
                     kept.push(format!("its ca_file for {registry} is {other:?}"))
                 }
+                Unmerge::NotEditable(why) => {
+                    kept.push(why);
+                    // The key stays, so the CA copy it points at stays too.
+                    for s in self.steps.iter_mut().filter(|s| s.path == copy) {
+                        if s.change == Change::Remove {
+                            s.change = Change::Kept;
+                            s.reason = Some("registries.yaml still points at it".into());
+                        }
+                    }
+                }
                 Unmerge::Write(_) | Unmerge::RemoveFile if copy_kept => {
                     kept.push(format!("{} holds a different certificate", k3s::ca_file(registry)))
                 }
@@ -364,8 +380,8 @@ impl Plan {
         self.report(true)
     }
 
-    /// Applies the plan: all writes staged and committed together, then removals, then empty
-    /// per-registry directories, then the system store update.
+    /// Applies the plan: all writes staged and committed together, then removals, then the
+    /// directories that left empty ([`prune`]), then the system store update.
     pub fn apply(self) -> Result<Report, Error> {
         let mut set = FileSet::new();
         for s in &self.steps {
@@ -380,12 +396,11 @@ impl Plan {
             std::fs::remove_file(&s.path)
                 .map_err(|e| files::Error::io("cannot remove", &s.path, e))?;
         }
-        for dir in &self.prune {
-            // Only empty directories go: remove_dir refuses anything else, which is the point
-            // (a certs.d directory may also hold the user's client.cert / client.key).
-            let _ = std::fs::remove_dir(self.root.join(dir));
-        }
+        // Only empty directories go: remove_dir refuses anything else, which is the point (a
+        // certs.d directory may also hold the user's client.cert / client.key).
+        let removed = prune::remove(&self.root, &self.dirs);
         let mut report = self.report(false);
+        report.removed_dirs = removed.iter().map(|d| self.root.join(d)).collect();
         if self.store == StoreUpdate::Run {
             let summary = system::update_store(!self.install)?;
             report.notes.push(format!("{}: {summary}", system::UPDATE_COMMAND));
@@ -420,7 +435,7 @@ impl Plan {
             steps: Vec::new(),
             store: StoreUpdate::NotNeeded,
             notes,
-            prune: Vec::new(),
+            dirs: Vec::new(),
         })
     }
 
@@ -474,6 +489,7 @@ impl Plan {
             files: self.steps.clone(),
             system_store: self.store,
             notes: self.notes.clone(),
+            removed_dirs: self.dirs.iter().map(|d| self.root.join(d)).collect(),
         }
     }
 }

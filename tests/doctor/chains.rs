@@ -26,7 +26,7 @@ fn intermediate_served_and_missing() {
 
     let reg = start_registry(&ws, Some(&(fullchain, key.clone())), &[]);
     let url = format!("https://127.0.0.1:{}", reg.port);
-    let report = doctor(&ws, &url, &["--ca", root_crt.to_str().unwrap()], 0);
+    let report = doctor(&ws, &url, &["--ca", root_crt.to_str().unwrap(), "--assume-trusted"], 0);
     let f = finding(&report, "tls.trust");
     assert_eq!(f["status"], "ok");
     assert_eq!(f["details"][0], "chain: CN=site <- CN=Doctor Intermediate CA <- CN=Doctor Root CA");

@@ -9,7 +9,7 @@ use crate::harness::{KillOnDrop, Workspace, free_port, require_tool, wait_for_po
 
 #[test]
 fn plain_http_where_tls_was_expected() {
-    if !tools() {
+    if !tools() || !require_tool("buildah") {
         return;
     }
     let ws = Workspace::new();
@@ -35,14 +35,65 @@ fn plain_http_where_tls_was_expected() {
     fs::create_dir_all(&empty).unwrap();
     let err = skopeo_error(&ws, reg.port, &empty);
     assert!(err.contains(&expected.replace('"', "\\\"")), "skopeo said: {err}");
-    // The same registry over http:// is fine, with a warning about plain HTTP.
-    let report = doctor(&ws, &format!("http://127.0.0.1:{}", reg.port), &[], 0);
-    assert_eq!(finding(&report, "http.scheme")["status"], "warn");
+
+    // The same registry over http://: no client here is told it is insecure, so each would
+    // use HTTPS and fail as above; the HTTP checks still run.
+    let http = format!("http://127.0.0.1:{}", reg.port);
+    let report = doctor(&ws, &http, &[], 1);
+    let f = finding(&report, "http.scheme");
+    assert_eq!(f["status"], "fail");
+    assert_eq!(text(f, "client_message"), expected);
+    assert!(text(f, "fix").contains("insecure-registries"), "{f:#}");
+    assert!(text(f, "fix").contains("--assume-trusted"), "{f:#}");
     assert_eq!(finding(&report, "http.v2")["status"], "ok");
     assert_eq!(
         finding(&report, "http.api_version")["summary"],
         "Docker-Distribution-API-Version: registry/2.0"
     );
+    let report = doctor(&ws, &http, &["--assume-trusted"], 0);
+    assert_eq!(finding(&report, "http.scheme")["status"], "warn");
+
+    // Podman's way, read as containers/image reads it: buildah (same library, private store)
+    // given the same registries.conf gets past the scheme, to the missing image, exactly when
+    // the doctor says a client would.
+    let authority = format!("127.0.0.1:{}", reg.port);
+    let conf = ws.join("root/etc/containers/registries.conf");
+    fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    let pull = |conf: &std::path::Path| {
+        ws.tool("buildah")
+            .args(crate::harness::image::STORE)
+            .arg("--registries-conf")
+            .arg(conf)
+            .args(["pull", &format!("docker://{authority}/doctor/probe:latest")])
+            .fails()
+            .stderr
+    };
+    fs::write(&conf, format!("[[registry]]\nlocation = \"{authority}\"\ninsecure = false\n"))
+        .unwrap();
+    assert!(pull(&conf).contains("server gave HTTP response to HTTPS client"));
+    doctor(&ws, &http, &[], 1);
+    fs::write(&conf, format!("[[registry]]\nlocation = \"{authority}\"\ninsecure = true\n"))
+        .unwrap();
+    let err = pull(&conf);
+    assert!(
+        !err.contains("HTTP response to HTTPS client") && err.contains("manifest unknown"),
+        "{err}"
+    );
+    let report = doctor(&ws, &http, &[], 0);
+    let f = finding(&report, "http.scheme");
+    assert_eq!(
+        text(f, "summary"),
+        "the registry speaks plain HTTP, which podman here is set up to use"
+    );
+    fs::remove_file(&conf).unwrap();
+
+    // Docker's: insecure-registries in daemon.json, here as a CIDR.
+    let daemon = ws.join("root/etc/docker/daemon.json");
+    fs::create_dir_all(daemon.parent().unwrap()).unwrap();
+    fs::write(&daemon, r#"{"insecure-registries": ["127.0.0.0/8"]}"#).unwrap();
+    let report = doctor(&ws, &http, &[], 0);
+    let f = finding(&report, "http.scheme");
+    assert!(text(f, "summary").ends_with("which docker here is set up to use"), "{f:#}");
 }
 
 #[test]

@@ -108,7 +108,7 @@ fn token_server(good: String, rogue: String) -> u16 {
 fn login(ws: &Workspace, url: &str, ca: &Path, user: &str, password: &str, code: i32) -> Value {
     let r = ws
         .regkit()
-        .args(["doctor", url, "--json", "--ca"])
+        .args(["doctor", url, "--json", "--assume-trusted", "--ca"])
         .arg(ca)
         .args(["--user", user, "--password-stdin", "--root"])
         .arg(ws.join("root"))
@@ -152,8 +152,9 @@ fn bearer_token_login_good_bad_and_rogue_signer() {
     );
     let url = format!("https://127.0.0.1:{}", reg.port);
 
-    let report = doctor(&ws, &url, &["--ca", ca.ca_crt().to_str().unwrap()], 0);
+    let report = doctor(&ws, &url, &["--ca", ca.ca_crt().to_str().unwrap(), "--assume-trusted"], 1);
     let f = finding(&report, "http.auth");
+    assert_eq!(f["status"], "fail");
     assert_eq!(
         text(f, "summary"),
         format!(
