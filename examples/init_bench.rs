@@ -28,11 +28,11 @@ fn main() {
             let mut descriptor = Descriptor::new(vec!["registry.example.com".into()]);
             descriptor.ips = vec!["192.168.1.10".parse().expect("a literal IP")];
             descriptor.users = vec!["admin".into()];
+            descriptor.key_type = key_type;
             let opts = InitOptions {
                 dir: base.path().join(format!("{}-{i}", key_type.name())),
                 descriptor,
                 password: "bench-password".into(),
-                key_type,
                 force: false,
                 keep_ca: false,
             };

@@ -13,6 +13,9 @@ use regkit::deploy::descriptor;
 use crate::harness::terminal::on_terminal;
 use crate::harness::{Workspace, image, registry, require_tool, snapshot};
 
+mod atomic;
+mod flags;
+
 const PASSWORD: &str = "s3cret-pw";
 
 /// `regkit init dep --host reg.example.com --user admin --password-stdin` plus `extra`.
@@ -349,30 +352,115 @@ fn generated_password_is_printed_once_and_works() {
     let info = ws.regkit().args(["certs", "inspect", "dep/pki/site.crt"]).ok();
     info.stdout_has("RSA 2048");
     assert!(fs::read_to_string(ws.join("dep/docker-compose.yml")).unwrap().contains("reg:5"));
+
+    // Without --json: printed exactly once, on stdout, and nowhere else in the output.
+    let ws = Workspace::new();
+    let r = ws
+        .regkit()
+        .args(["init", "dep", "--host", "r.example.com", "--user", "ci", "--generate-password"])
+        .ok();
+    let line = r.stdout.lines().find(|l| l.starts_with("Generated password for ci")).unwrap();
+    let pw = line.rsplit(' ').next().unwrap();
+    assert!(pw.len() == 24 && pw.chars().all(|c| c.is_ascii_alphanumeric()), "{r}");
+    assert_eq!(format!("{}{}", r.stdout, r.stderr).matches(pw).count(), 1, "{r}");
+    ws.tool("htpasswd").args(["-vb", "dep/auth/htpasswd", "ci", pw]).ok();
 }
 
 #[test]
-fn render_after_an_edit_changes_only_dependent_files_and_never_secrets() {
+fn render_after_an_edit_rebuilds_what_depends_on_it_and_never_changes_a_password() {
     let ws = Workspace::new();
     init(&ws, &[]);
     let dep = ws.join("dep");
     let before = snapshot(&dep);
-    let mut d = descriptor::load(&dep.join("regkit.yaml")).unwrap();
-    d.kubernetes.node_port = 31000;
-    fs::write(dep.join("regkit.yaml"), descriptor::to_yaml(&d).unwrap()).unwrap();
-    let r = ws.regkit().args(["render", "dep", "--json"]).ok();
-    let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
-    assert_eq!(report["changed"], serde_json::json!(["README.md", "k8s/service.yaml"]));
+    let edit = |f: &dyn Fn(&mut descriptor::Descriptor)| {
+        let mut d = descriptor::load(&dep.join("regkit.yaml")).unwrap();
+        f(&mut d);
+        fs::write(dep.join("regkit.yaml"), descriptor::to_yaml(&d).unwrap()).unwrap();
+        d
+    };
+    let render = || {
+        let r = ws.regkit().args(["render", "dep", "--json"]).ok();
+        let report: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        (report, r)
+    };
+    // The node port is part of the pull addresses: the pull secret (same user and password)
+    // and the trust bundle follow it; nothing else but the two files that name the port.
+    let d = edit(&|d| d.kubernetes.node_port = 31000);
+    let (report, r) = render();
+    let changed =
+        ["README.md", "k8s/service.yaml", "k8s/secret-pull.yaml", "trust/node-trust.tar.gz"];
+    assert_eq!(report["changed"], serde_json::json!(changed), "{r}");
+    assert_eq!(report["warnings"], serde_json::json!([]), "{r}");
+    assert!(!r.stdout.contains(PASSWORD) && !r.stderr.contains(PASSWORD), "{r}");
     let after = snapshot(&dep);
     for (path, contents) in &before {
-        if !["README.md", "k8s/service.yaml", "regkit.yaml"].contains(&path.as_str()) {
+        if !changed.contains(&path.as_str()) && path != "regkit.yaml" {
             assert_eq!(after.get(path), Some(contents), "{path} changed");
         }
     }
+    assert_covers(&ws, &dep, &d);
+
+    // A new host: the pull secret and bundle cover it at once, but the certificate does not
+    // name it; render says so and gives the command that fixes it, which then works.
+    let d = edit(&|d| d.hosts.push("new.example.com".into()));
+    let (report, r) = render();
+    assert_covers(&ws, &dep, &d);
+    let warnings = report["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{r}");
+    let w = warnings[0].as_str().unwrap();
+    assert!(w.starts_with("pki/site.crt does not name new.example.com (in regkit.yaml)"), "{w}");
+    let fix =
+        w.split_once(": regkit certs site").map(|(_, c)| format!("regkit certs site{c}")).unwrap();
+    assert!(fix.ends_with("--force && regkit render"), "{fix}");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_regkit")).parent().unwrap().to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(bin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    let ran = ws.tool("sh").args(["-c", &format!("cd dep && {fix}")]).env("PATH", &path).ok();
+    ran.stderr_has("updated   ./k8s/secret-tls.yaml");
+    assert!(!ran.stderr.contains("does not name"), "{ran}");
+    let tls = secret_data(&dep.join("k8s/secret-tls.yaml"), "tls.crt");
+    assert_eq!(tls, fs::read(dep.join("pki/site.crt")).unwrap());
+    ws.regkit().args(["certs", "verify", "dep/pki/site.crt", "--ca", "dep/pki/ca.crt"]).ok();
+    let inspect = ws.regkit().args(["certs", "inspect", "dep/pki/site.crt", "--json"]).ok();
+    inspect.stdout_has("DNS:new.example.com").stdout_has("DNS:reg.example.com");
+    // The key type recorded in regkit.yaml is what the command issues.
+    inspect.stdout_has("ECDSA P-256");
+    ws.regkit().args(["render", "dep"]).ok().stderr_has("already up to date");
+    // The password never changed.
+    ws.tool("htpasswd").args(["-vb", "dep/auth/htpasswd", "admin", PASSWORD]).ok();
+
     // A render right after init changes nothing: init wrote exactly what render would.
     let ws = Workspace::new();
     init(&ws, &[]);
     ws.regkit().args(["render", "dep"]).ok().stderr_has("already up to date");
+}
+
+/// The pull secret has exactly `d`'s pull addresses, each with admin and the password, and
+/// the trust bundle installs the CA for exactly those.
+fn assert_covers(ws: &Workspace, dep: &Path, d: &descriptor::Descriptor) {
+    let want: std::collections::BTreeSet<String> =
+        d.pull_addresses().into_iter().map(|a| a.address).collect();
+    let docker = secret_data(&dep.join("k8s/secret-pull.yaml"), ".dockerconfigjson");
+    let config: serde_json::Value = serde_json::from_slice(&docker).unwrap();
+    let auths = config["auths"].as_object().unwrap();
+    assert_eq!(auths.keys().cloned().collect::<std::collections::BTreeSet<_>>(), want);
+    for e in auths.values() {
+        assert_eq!(
+            (e["username"].as_str(), e["password"].as_str()),
+            (Some("admin"), Some(PASSWORD))
+        );
+    }
+    assert_eq!(regkit::files::mode_of(&dep.join("k8s/secret-pull.yaml")), Some(0o600));
+    let listed = ws.tool("tar").args(["tzf"]).arg(dep.join("trust/node-trust.tar.gz")).ok();
+    let dirs: std::collections::BTreeSet<String> = listed
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once("/files/etc/docker/certs.d/")?.1.strip_suffix("/ca.crt"))
+        .map(String::from)
+        .collect();
+    assert_eq!(dirs, want);
 }
 
 #[test]

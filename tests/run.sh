@@ -30,6 +30,12 @@ if ! command -v kubernetes-validate >/dev/null 2>&1; then
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
   hash -r
 fi
+# PyYAML: the YAML 1.1 reader (docker-compose's) the deploy tests parse generated files with.
+if ! python3 -c 'import yaml' >/dev/null 2>&1; then
+  echo "tests/run.sh: installing PyYAML (PyPI)"
+  python3 -m pip install --quiet PyYAML==6.0.3 \
+    || python3 -m pip install --quiet --break-system-packages PyYAML==6.0.3
+fi
 
 echo "tests/run.sh: cargo fmt --check"
 cargo fmt --check

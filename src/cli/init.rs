@@ -1,7 +1,7 @@
-//! `regkit init`: arguments, prompts and output over [`crate::deploy::init`]. This file turns
-//! flags (or, on a terminal, answers to prompts) into a [`Descriptor`] and a password, names
-//! the flag behind any invalid value, and prints the summary and next steps; the folder
-//! itself is built by the library.
+//! `regkit init`: arguments, prompts and output over [`crate::deploy::init`]. Flags become
+//! [`Choices`] (the library turns them into a descriptor and names the flag behind a bad
+//! value); this file asks for missing values on a terminal, reads the password, and prints
+//! the summary and next steps.
 
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
@@ -9,16 +9,13 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use rand::Rng;
 
 use super::{Status, output, password};
-use crate::deploy::descriptor::{Descriptor, Driver, Proxy, S3};
+use crate::deploy::choices::{self, Choices};
+use crate::deploy::descriptor::{Descriptor, Driver};
 use crate::deploy::init::{self, CaAction, InitOptions, InitReport};
-use crate::deploy::{self, layout};
+use crate::deploy::layout;
 use crate::pki::KeyType;
-
-/// Length of a `--generate-password` password (letters and digits: about 143 bits).
-const GENERATED_PASSWORD_LEN: usize = 24;
 
 /// Arguments of `regkit init`.
 #[derive(Debug, Clone, Args)]
@@ -26,7 +23,7 @@ const GENERATED_PASSWORD_LEN: usize = 24;
 Writes DIR (created when missing): pki/ (CA and site certificate), auth/htpasswd,
 auth/http-secret.env, regkit.yaml, config.yml, docker-compose.yml, k8s/ (manifests and
 secrets), trust/node-trust.tar.gz and README.md. Everything is built in a temporary folder
-first and moved into place only when complete.
+first and moved into place only when complete; if a move fails, what was moved is put back.
 
 A CA already in DIR/pki is reused. Re-running init on a deployment changes nothing (edit
 regkit.yaml and run `regkit render` instead). --force regenerates everything, the CA included
@@ -40,6 +37,10 @@ Examples:
   regkit init deploy --host reg.lan --user admin --generate-password --json
   regkit init deploy --host reg.lan --user admin --storage s3 --s3-bucket images \\
       --s3-region us-east-1 --s3-endpoint http://minio.lan:9000 --s3-force-path-style
+  regkit init deploy --host reg.lan --user admin --name hub --namespace images \\
+      --storage-size 50Gi --storage-class fast-ssd --ingress-class traefik \\
+      --max-body-size 5Gi --memory-limit 2Gi --cpu-limit none --restart always
+  regkit init deploy --host reg.lan --user admin --no-ingress --http-host https://reg.lan:5000
   regkit init deploy --force --keep-ca --host reg.lan --host reg.example.com --user admin")]
 pub struct InitArgs {
     /// The deployment folder.
@@ -65,9 +66,55 @@ pub struct InitArgs {
     /// inside the pull secret).
     #[arg(long)]
     pub generate_password: bool,
+    /// Registry log level (log.level) [default: info].
+    #[arg(long, value_name = "LEVEL", value_parser = ["error", "warn", "info", "debug"])]
+    pub log_level: Option<String>,
+    /// The one external URL the registry writes into absolute Location headers (http.host),
+    /// e.g. https://reg.lan (the Ingress) or https://reg.lan:5000; it must be one of the pull
+    /// addresses. Unset (the default), each client is answered at the address it used.
+    #[arg(long, value_name = "URL")]
+    pub http_host: Option<String>,
+    /// Make a pull-through cache of this upstream registry (e.g. https://registry-1.docker.io).
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// docker-compose restart policy [default: unless-stopped].
+    #[arg(long, value_name = "POLICY", value_parser = ["no", "always", "on-failure", "unless-stopped"])]
+    pub restart: Option<String>,
+    /// Registry container image for docker-compose and Kubernetes [default: registry:2].
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Leave localhost, 127.0.0.1 and ::1 out of the site certificate.
+    #[arg(long)]
+    pub no_local_sans: bool,
+    /// Key type of a new CA and of the site certificate: ecdsa-p256, ecdsa-p384, rsa-2048,
+    /// rsa-3072 or rsa-4096 [default: ecdsa-p256]. Recorded in regkit.yaml.
+    #[arg(long, value_name = "TYPE", value_parser = parse_key_type)]
+    pub key_type: Option<KeyType>,
+    /// Regenerate an existing deployment and overwrite existing files, the CA included.
+    #[arg(long)]
+    pub force: bool,
+    /// With --force: keep a valid CA already in DIR/pki.
+    #[arg(long, requires = "force")]
+    pub keep_ca: bool,
+    /// Print what was written as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    // Grouped (and boxed, to keep the command enum small) under their own help headings.
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub storage: Box<StorageArgs>,
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub kubernetes: Box<KubernetesArgs>,
+}
+
+/// Storage options of `regkit init`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Storage")]
+pub struct StorageArgs {
     /// Where images are stored [default: filesystem].
-    #[arg(long, value_enum, value_name = "DRIVER")]
-    pub storage: Option<StorageArg>,
+    #[arg(long = "storage", value_enum, value_name = "DRIVER")]
+    pub driver: Option<StorageArg>,
     /// S3 bucket (with --storage s3).
     #[arg(long, value_name = "NAME")]
     pub s3_bucket: Option<String>,
@@ -86,40 +133,65 @@ pub struct InitArgs {
     /// Talk to the S3 endpoint over plain HTTP.
     #[arg(long)]
     pub s3_insecure: bool,
-    /// Make a pull-through cache of this upstream registry (e.g. https://registry-1.docker.io).
-    #[arg(long, value_name = "URL")]
-    pub proxy: Option<String>,
+    /// Refuse deleting manifests and blobs (storage.delete.enabled: false; default: allowed).
+    #[arg(long)]
+    pub no_delete: bool,
+    /// Never purge abandoned uploads (storage.maintenance.uploadpurging.enabled: false).
+    #[arg(long)]
+    pub no_upload_purging: bool,
+    /// Purge uploads older than this Go duration, e.g. 72h [default: 168h].
+    #[arg(long, value_name = "DURATION")]
+    pub upload_purging_age: Option<String>,
+    /// Look for abandoned uploads this often, e.g. 12h [default: 24h].
+    #[arg(long, value_name = "DURATION")]
+    pub upload_purging_interval: Option<String>,
+}
+
+/// Kubernetes options of `regkit init`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Kubernetes")]
+pub struct KubernetesArgs {
+    /// Base name of the Kubernetes objects, e.g. hub (hub-tls, hub-pull, ...)
+    /// [default: registry].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
     /// Kubernetes namespace [default: registry].
     #[arg(long, value_name = "NAME")]
     pub namespace: Option<String>,
-    /// Ingress class (spec.ingressClassName), e.g. nginx or traefik [default: nginx].
-    #[arg(long, value_name = "CLASS")]
-    pub ingress_class: Option<String>,
-    /// Do not generate a Kubernetes Ingress.
-    #[arg(long)]
-    pub no_ingress: bool,
     /// NodePort of the Kubernetes Service, 30000-32767 [default: 30500].
     #[arg(long, value_name = "PORT")]
     pub node_port: Option<u16>,
-    /// Registry container image for docker-compose and Kubernetes [default: registry:2].
-    #[arg(long, value_name = "IMAGE")]
-    pub image: Option<String>,
-    /// Leave localhost, 127.0.0.1 and ::1 out of the site certificate.
+    /// Size of the PersistentVolumeClaim, e.g. 50Gi (filesystem storage) [default: 10Gi].
+    #[arg(long, value_name = "SIZE")]
+    pub storage_size: Option<String>,
+    /// StorageClass of the claim, e.g. fast-ssd [default: the cluster's default class].
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// Ingress class (spec.ingressClassName), e.g. nginx or traefik [default: nginx].
+    #[arg(long, value_name = "CLASS")]
+    pub ingress_class: Option<String>,
+    /// Host the Ingress answers for, one of the --host names [default: the first --host].
+    #[arg(long, value_name = "NAME")]
+    pub ingress_host: Option<String>,
+    /// Do not generate a Kubernetes Ingress.
     #[arg(long)]
-    pub no_local_sans: bool,
-    /// Key type of a new CA and of the site certificate: ecdsa-p256, ecdsa-p384, rsa-2048,
-    /// rsa-3072 or rsa-4096.
-    #[arg(long, value_name = "TYPE", default_value = "ecdsa-p256", value_parser = parse_key_type)]
-    pub key_type: KeyType,
-    /// Regenerate an existing deployment and overwrite existing files, the CA included.
-    #[arg(long)]
-    pub force: bool,
-    /// With --force: keep a valid CA already in DIR/pki.
-    #[arg(long, requires = "force")]
-    pub keep_ca: bool,
-    /// Print what was written as JSON on stdout.
-    #[arg(long)]
-    pub json: bool,
+    pub no_ingress: bool,
+    /// Largest upload the Ingress lets through, e.g. 5Gi [default: no limit]. nginx gets it
+    /// as proxy-body-size; with --ingress-class traefik a Buffering middleware is generated.
+    #[arg(long, value_name = "SIZE")]
+    pub max_body_size: Option<String>,
+    /// CPU request of the registry container, e.g. 250m, or none [default: 100m].
+    #[arg(long, value_name = "CPU")]
+    pub cpu_request: Option<String>,
+    /// Memory request, e.g. 256Mi, or none [default: 128Mi].
+    #[arg(long, value_name = "MEMORY")]
+    pub memory_request: Option<String>,
+    /// CPU limit, e.g. 2, or none [default: none].
+    #[arg(long, value_name = "CPU")]
+    pub cpu_limit: Option<String>,
+    /// Memory limit, e.g. 2Gi, or none [default: 1Gi].
+    #[arg(long, value_name = "MEMORY")]
+    pub memory_limit: Option<String>,
 }
 
 /// Storage driver choices.
@@ -131,17 +203,66 @@ pub enum StorageArg {
     S3,
 }
 
+impl InitArgs {
+    /// The descriptor options given on the command line.
+    fn choices(&self) -> Choices {
+        let (st, k) = (&self.storage, &self.kubernetes);
+        Choices {
+            hosts: self.hosts.clone(),
+            ips: self.ips.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            image: self.image.clone(),
+            no_local_sans: self.no_local_sans,
+            key_type: self.key_type,
+            log_level: self.log_level.clone(),
+            http_host: self.http_host.clone(),
+            storage: st.driver.map(|s| match s {
+                StorageArg::Filesystem => Driver::Filesystem,
+                StorageArg::S3 => Driver::S3,
+            }),
+            s3_bucket: st.s3_bucket.clone(),
+            s3_region: st.s3_region.clone(),
+            s3_endpoint: st.s3_endpoint.clone(),
+            s3_root_directory: st.s3_root_directory.clone(),
+            s3_force_path_style: st.s3_force_path_style,
+            s3_insecure: st.s3_insecure,
+            no_delete: st.no_delete,
+            no_upload_purging: st.no_upload_purging,
+            upload_purging_age: st.upload_purging_age.clone(),
+            upload_purging_interval: st.upload_purging_interval.clone(),
+            proxy: self.proxy.clone(),
+            restart: self.restart.clone(),
+            name: k.name.clone(),
+            namespace: k.namespace.clone(),
+            node_port: k.node_port,
+            storage_size: k.storage_size.clone(),
+            storage_class: k.storage_class.clone(),
+            ingress_class: k.ingress_class.clone(),
+            ingress_host: k.ingress_host.clone(),
+            no_ingress: k.no_ingress,
+            max_body_size: k.max_body_size.clone(),
+            cpu_request: k.cpu_request.clone(),
+            memory_request: k.memory_request.clone(),
+            cpu_limit: k.cpu_limit.clone(),
+            memory_limit: k.memory_limit.clone(),
+        }
+    }
+}
+
 /// Runs `regkit init`.
 pub fn run(mut args: InitArgs) -> anyhow::Result<Status> {
     let interactive = super::stdin_is_terminal();
-    if !args.force && args.dir.join(layout::DESCRIPTOR).exists() {
-        return already_initialised(&args);
+    if !args.force
+        && let Some(differences) = choices::rerun_differences(&args.dir, &args.choices())?
+    {
+        return already_initialised(&args, &differences);
     }
     if args.hosts.is_empty() && args.ips.is_empty() {
         if !interactive {
             bail!("no registry address: pass --host NAME and/or --ip ADDR");
         }
-        let answer = ask("Registry host name or IP address", &default_host())?;
+        let answer = ask("Registry host name or IP address", &choices::default_host())?;
         args.hosts.push(answer);
     }
     let user = match args.user.clone() {
@@ -150,12 +271,10 @@ pub fn run(mut args: InitArgs) -> anyhow::Result<Status> {
         None => bail!("no registry user: pass --user NAME"),
     };
     args.user = Some(user.clone());
-    let desc = apply(&args, &Descriptor::new(Vec::new()))?;
-    if let Err(bad) = deploy::validate::validate(&desc) {
-        bail!("{}: {}", flag_for(&bad.key), bad.message);
-    }
+    let desc = args.choices().apply(&Descriptor::new(Vec::new()))?;
+    choices::check(&desc)?;
     let (password, generated) = if args.generate_password {
-        (generate_password(), true)
+        (choices::generate_password(), true)
     } else if args.password_stdin {
         (password::read(password::Source::Stdin, "", false)?, false)
     } else if interactive {
@@ -176,7 +295,6 @@ pub fn run(mut args: InitArgs) -> anyhow::Result<Status> {
         dir: args.dir.clone(),
         descriptor: desc,
         password,
-        key_type: args.key_type,
         force: args.force,
         keep_ca: args.keep_ca,
     };
@@ -203,13 +321,8 @@ pub fn run(mut args: InitArgs) -> anyhow::Result<Status> {
 
 /// The re-run without --force: nothing is written; say so, and name the options that
 /// differ from the descriptor (they were not applied).
-fn already_initialised(args: &InitArgs) -> anyhow::Result<Status> {
+fn already_initialised(args: &InitArgs, differences: &[String]) -> anyhow::Result<Status> {
     let path = args.dir.join(layout::DESCRIPTOR);
-    let current =
-        init::existing(&args.dir)?.with_context(|| format!("{} vanished", path.display()))?;
-    // Only what was given on the command line is compared; the rest stays as it is.
-    let wanted = apply(args, &current)?;
-    let differences = init::differences(&current, &wanted);
     if args.json {
         let v = serde_json::json!({
             "dir": args.dir,
@@ -230,106 +343,6 @@ fn already_initialised(args: &InitArgs) -> anyhow::Result<Status> {
         ));
     }
     Ok(Status::Ok)
-}
-
-/// `base` with every descriptor option that was given applied to it (hosts and ips replace
-/// the base's lists when any is given).
-fn apply(args: &InitArgs, base: &Descriptor) -> anyhow::Result<Descriptor> {
-    let mut d = base.clone();
-    if !args.hosts.is_empty() || !args.ips.is_empty() {
-        d.hosts.clear();
-        d.ips.clear();
-        for h in &args.hosts {
-            match h.parse::<IpAddr>() {
-                Ok(ip) => d.ips.push(ip),
-                Err(_) => d.hosts.push(h.to_ascii_lowercase()),
-            }
-        }
-        d.ips.extend(args.ips.iter().copied());
-    }
-    if let Some(u) = &args.user {
-        d.users = vec![u.clone()];
-    }
-    d.no_local_sans |= args.no_local_sans;
-    set(&mut d.port, args.port);
-    set(&mut d.image, args.image.clone());
-    let s3_given = args.s3_bucket.is_some()
-        || args.s3_region.is_some()
-        || args.s3_endpoint.is_some()
-        || args.s3_root_directory.is_some()
-        || args.s3_force_path_style
-        || args.s3_insecure;
-    match args.storage {
-        Some(StorageArg::Filesystem) if s3_given => bail!("--s3-* options need --storage s3"),
-        Some(StorageArg::Filesystem) => {
-            d.storage.driver = Driver::Filesystem;
-            d.storage.s3 = None;
-        }
-        Some(StorageArg::S3) => d.storage.driver = Driver::S3,
-        None if s3_given && d.storage.driver == Driver::Filesystem => {
-            bail!("--s3-* options need --storage s3")
-        }
-        None => {}
-    }
-    if d.storage.driver == Driver::S3 {
-        let s3 = d.storage.s3.get_or_insert_with(|| S3 {
-            bucket: String::new(),
-            region: String::new(),
-            regionendpoint: None,
-            rootdirectory: None,
-            forcepathstyle: false,
-            secure: true,
-        });
-        set(&mut s3.bucket, args.s3_bucket.clone());
-        set(&mut s3.region, args.s3_region.clone());
-        if args.s3_endpoint.is_some() {
-            s3.regionendpoint = args.s3_endpoint.clone();
-        }
-        if args.s3_root_directory.is_some() {
-            s3.rootdirectory = args.s3_root_directory.clone();
-        }
-        s3.forcepathstyle |= args.s3_force_path_style;
-        s3.secure &= !args.s3_insecure;
-    }
-    if let Some(url) = &args.proxy {
-        d.proxy = Some(Proxy { remoteurl: url.clone() });
-    }
-    set(&mut d.kubernetes.namespace, args.namespace.clone());
-    set(&mut d.kubernetes.node_port, args.node_port);
-    set(&mut d.kubernetes.ingress.class, args.ingress_class.clone());
-    if args.no_ingress {
-        d.kubernetes.ingress.enabled = false;
-    }
-    Ok(d)
-}
-
-fn set<T>(field: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *field = v;
-    }
-}
-
-/// The command-line flag that sets descriptor key `key` (`hosts[1]` -> `--host`).
-fn flag_for(key: &str) -> String {
-    let base = key.split('[').next().unwrap_or(key);
-    let flag = match base {
-        "hosts" => "--host",
-        "ips" => "--ip",
-        "port" => "--port",
-        "users" => "--user",
-        "image" => "--image",
-        "storage.s3" | "storage.driver" => "--storage",
-        "storage.s3.bucket" => "--s3-bucket",
-        "storage.s3.region" => "--s3-region",
-        "storage.s3.regionendpoint" => "--s3-endpoint",
-        "storage.s3.rootdirectory" => "--s3-root-directory",
-        "proxy.remoteurl" => "--proxy",
-        "kubernetes.namespace" => "--namespace",
-        "kubernetes.node_port" => "--node-port",
-        "kubernetes.ingress.class" => "--ingress-class",
-        _ => return key.to_string(),
-    };
-    flag.to_string()
 }
 
 fn summary(dir: &Path, r: &InitReport, user: &str) {
@@ -363,15 +376,25 @@ fn summary(dir: &Path, r: &InitReport, user: &str) {
         if dir == Path::new(".") { String::new() } else { format!("cd {} && ", dir.display()) };
     output::note("Next steps (README.md explains every file):");
     output::note(&format!("  1. Start it:     {cd}docker-compose up -d"));
-    output::note(
-        "     (or without containers, `regkit serve config.yml`: README.md has the command)",
-    );
+    match &r.regkit_serve_blocker {
+        None => output::note(
+            "     (or without containers, `regkit serve config.yml`: README.md has the command)",
+        ),
+        Some(why) => output::note(&format!(
+            "     (or without containers, Debian's `docker-registry serve config.yml`: README.md \
+             has the command; `regkit serve` does not run {why})"
+        )),
+    }
     output::note(&format!(
         "  2. Trust the CA: copy {} to every node, there run\n       \
          tar xzf node-trust.tar.gz && sudo sh regkit-trust-*/install.sh",
         dir.join(&r.trust_bundle).display()
     ));
-    output::note(&format!("  3. Log in:       docker login {} -u {user}", r.address));
+    output::note(&format!(
+        "  3. Log in:       docker login {} -u {}",
+        r.address,
+        crate::deploy::escape::shell_word(user)
+    ));
     output::note(&format!("  4. Kubernetes:   kubectl apply -k {}", dir.join("k8s").display()));
 }
 
@@ -383,23 +406,6 @@ fn ask(question: &str, default: &str) -> anyhow::Result<String> {
     std::io::stdin().lock().read_line(&mut line).context("cannot read the answer")?;
     let answer = line.trim();
     Ok(if answer.is_empty() { default.to_string() } else { answer.to_string() })
-}
-
-/// This machine's host name when it is a usable DNS name, else `localhost`.
-fn default_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_ascii_lowercase())
-        .ok()
-        .filter(|h| deploy::validate::check_host(h).is_ok())
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
-fn generate_password() -> String {
-    rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(GENERATED_PASSWORD_LEN)
-        .map(char::from)
-        .collect()
 }
 
 fn parse_key_type(s: &str) -> Result<KeyType, String> {

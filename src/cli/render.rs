@@ -6,19 +6,23 @@ use anyhow::Context as _;
 use clap::Args;
 
 use super::Status;
-use super::output::note;
+use super::output::{note, warn};
 
 /// Arguments of `regkit render`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Regenerates config.yml, docker-compose.yml, README.md and the k8s/ manifests of a deployment
-folder from its regkit.yaml. Keys, certificates, passwords and the k8s/secret-*.yaml files are
-never touched. Unchanged files are not rewritten; nothing is written unless every file renders.
+folder from its regkit.yaml, and keeps the k8s/secret-*.yaml files and the trust bundle in step:
+when the pull addresses change (hosts, ips, port, node_port, ingress), the pull secret (same
+user and password) and trust/node-trust.tar.gz are rebuilt for the new ones; the TLS, htpasswd
+and http secrets follow their files. No key, certificate or password is created or changed;
+a certificate that does not name a new host is reported with the command that fixes it.
+Unchanged files are not rewritten; nothing is written unless every file renders.
 
 Examples:
   regkit render                 # the deployment in the current folder
   regkit render /srv/registry   # another folder
-  regkit render --json          # {\"changed\":[...],\"unchanged\":[...],\"removed\":[...]}")]
+  regkit render --json          # {\"changed\":[...],\"unchanged\":[...],\"removed\":[...],\"warnings\":[...]}")]
 pub struct RenderArgs {
     /// The deployment folder (holding regkit.yaml).
     #[arg(default_value = ".")]
@@ -32,6 +36,9 @@ pub struct RenderArgs {
 pub fn run(args: RenderArgs) -> anyhow::Result<Status> {
     let report = crate::deploy::render_dir(&args.dir)
         .with_context(|| format!("cannot render {}", args.dir.display()))?;
+    for w in &report.warnings {
+        warn(w);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(Status::Ok);

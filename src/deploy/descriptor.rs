@@ -13,7 +13,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
+pub use super::addresses::{PullAddress, Route};
 use super::located::Located;
+use crate::pki::KeyType;
 
 /// Schema version written into new descriptors.
 pub const VERSION: u32 = 1;
@@ -40,6 +42,9 @@ pub struct Descriptor {
     /// When true, the certificate lacks `localhost`, `127.0.0.1` and `::1`.
     #[serde(default)]
     pub no_local_sans: bool,
+    /// Key type of a CA and site certificate `init` generates (`ecdsa-p256`, `rsa-4096`, ...).
+    #[serde(default, with = "key_type_name")]
+    pub key_type: KeyType,
     /// TCP port the registry listens on (`http.addr`) and docker-compose publishes.
     #[serde(default = "default_port")]
     pub port: u16,
@@ -61,6 +66,10 @@ pub struct Descriptor {
     /// The file holding `REGISTRY_HTTP_SECRET=...` (an env file), relative to the folder.
     #[serde(default = "default_http_secret_file")]
     pub http_secret_file: String,
+    /// `http.host`: the one external URL (`https://reg.lan`) the registry puts into absolute
+    /// `Location` headers; `None` lets it answer with the address each client used.
+    #[serde(default)]
+    pub http_host: Option<String>,
     /// Where images are stored.
     #[serde(default)]
     pub storage: Storage,
@@ -216,6 +225,10 @@ pub struct Ingress {
     /// Host the Ingress answers for; `None` uses the first of `hosts`.
     #[serde(default)]
     pub host: Option<String>,
+    /// Largest request body (a quantity such as `5Gi`); `None`: no limit. nginx gets it as
+    /// `proxy-body-size`; traefik through a Buffering middleware (generated only then).
+    #[serde(default)]
+    pub max_body_size: Option<String>,
 }
 
 /// Container resource requests and limits (Kubernetes quantities).
@@ -242,28 +255,6 @@ pub struct Quantities {
     pub memory: Option<String>,
 }
 
-/// One address a deployment is reached by (see [`Descriptor::pull_addresses`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PullAddress {
-    /// `host[:port]` as image references spell it (`reg.lan:30500`, `reg.lan`).
-    pub address: String,
-    /// What answers there.
-    pub route: Route,
-}
-
-/// What answers on a [`PullAddress`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Route {
-    /// The registry's own port (docker-compose, `regkit serve`).
-    Registry,
-    /// The Kubernetes Service's node port, on every node.
-    #[serde(rename = "nodeport")]
-    NodePort,
-    /// The Kubernetes Ingress, HTTPS on port 443.
-    Ingress,
-}
-
 impl Descriptor {
     /// A descriptor with every default and the given host names.
     pub fn new(hosts: Vec<String>) -> Self {
@@ -272,6 +263,7 @@ impl Descriptor {
             hosts,
             ips: Vec::new(),
             no_local_sans: false,
+            key_type: KeyType::default(),
             port: DEFAULT_PORT,
             users: Vec::new(),
             image: default_image(),
@@ -279,6 +271,7 @@ impl Descriptor {
             tls: TlsFiles::default(),
             htpasswd: default_htpasswd(),
             http_secret_file: default_http_secret_file(),
+            http_host: None,
             storage: Storage::default(),
             proxy: None,
             compose: Compose::default(),
@@ -286,63 +279,17 @@ impl Descriptor {
         }
     }
 
-    /// The host clients use: the first host name, else the first IP, else `localhost`.
-    pub fn main_host(&self) -> String {
-        if let Some(h) = self.hosts.first() {
-            return h.clone();
+    /// What in this descriptor `regkit serve` does not run, or `None` when it runs the
+    /// generated config.yml (filesystem storage, no pull-through cache). The reference
+    /// registry (`registry:2`, Debian's `docker-registry`) runs every descriptor.
+    pub fn regkit_serve_blocker(&self) -> Option<&'static str> {
+        if self.storage.driver == Driver::S3 {
+            Some("S3 storage")
+        } else if self.proxy.is_some() {
+            Some("a pull-through cache (proxy)")
+        } else {
+            None
         }
-        match self.ips.first() {
-            Some(IpAddr::V6(ip)) => format!("[{ip}]"),
-            Some(ip) => ip.to_string(),
-            None => "localhost".to_string(),
-        }
-    }
-
-    /// `host:port` as it appears in image references, `docker login` and certs.d folders.
-    pub fn registry_address(&self) -> String {
-        format!("{}:{}", self.main_host(), self.port)
-    }
-
-    /// Every address nodes and clients reach this deployment by, as image references spell
-    /// it, without repeats: the registry address (`reg.lan:5000`, docker-compose or
-    /// `regkit serve`), then every host and IP with the Service's node port (`reg.lan:30500`,
-    /// `10.0.0.5:30500`; the generated Service is always of type NodePort), then the Ingress
-    /// host when an Ingress is generated (`reg.lan`: port 443, which references leave out).
-    ///
-    /// The pull secret's `auths`, the node trust bundle (one `certs.d` directory and one k3s
-    /// entry each) and the deployment README all come from this one list, so an image
-    /// reference that works on a node is exactly one of these with a repository after it.
-    pub fn pull_addresses(&self) -> Vec<PullAddress> {
-        let mut out: Vec<PullAddress> = Vec::new();
-        let mut add = |address: String, route: Route| {
-            if !out.iter().any(|a| a.address == address) {
-                out.push(PullAddress { address, route });
-            }
-        };
-        add(self.registry_address(), Route::Registry);
-        let mut node_hosts: Vec<String> = self.hosts.clone();
-        node_hosts.extend(self.ips.iter().map(|ip| match ip {
-            IpAddr::V6(v6) => format!("[{v6}]"),
-            IpAddr::V4(v4) => v4.to_string(),
-        }));
-        if node_hosts.is_empty() {
-            node_hosts.push(self.main_host());
-        }
-        for h in node_hosts {
-            add(format!("{h}:{}", self.kubernetes.node_port), Route::NodePort);
-        }
-        if let Some(h) = self.ingress_host() {
-            add(h, Route::Ingress);
-        }
-        out
-    }
-
-    /// The host the Ingress answers for, when an Ingress is generated.
-    pub fn ingress_host(&self) -> Option<String> {
-        if !self.kubernetes.ingress.enabled {
-            return None;
-        }
-        self.kubernetes.ingress.host.clone().or_else(|| self.hosts.first().cloned())
     }
 }
 
@@ -350,6 +297,8 @@ impl Descriptor {
 pub fn parse(text: &str, origin: &Path) -> Result<Descriptor, Error> {
     let located = Located::parse(text, origin)?;
     let desc: Descriptor = located.deserialize(text)?;
+    let as_json = serde_json::to_value(&desc).map_err(|e| Error::Invalid(e.to_string()))?;
+    located.check_types(&as_json)?;
     super::validate::validate(&desc).map_err(|v| located.invalid(v))?;
     Ok(desc)
 }
@@ -370,6 +319,25 @@ pub fn to_yaml(desc: &Descriptor) -> Result<String, Error> {
         message: v.message,
     })?;
     super::render::render_descriptor(desc)
+}
+
+/// `key_type` as its command-line name (`ecdsa-p256`), the form `--key-type` takes.
+mod key_type_name {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    use crate::pki::KeyType;
+
+    pub fn serialize<S: Serializer>(k: &KeyType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(k.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyType, D::Error> {
+        let name = String::deserialize(d)?;
+        KeyType::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
+            let all: Vec<&str> = KeyType::ALL.iter().map(|k| k.name()).collect();
+            de::Error::custom(format!("unknown key type {name:?} (one of {})", all.join(", ")))
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -482,7 +450,7 @@ impl Default for Kubernetes {
 
 impl Default for Ingress {
     fn default() -> Self {
-        Ingress { enabled: true, class: default_ingress_class(), host: None }
+        Ingress { enabled: true, class: default_ingress_class(), host: None, max_body_size: None }
     }
 }
 

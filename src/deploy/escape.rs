@@ -1,6 +1,8 @@
 //! YAML-safe scalars for the templates: every value a template inserts goes through
 //! [`yaml_scalar`] (the `{{yaml v}}` helper) or [`yaml_block`] (the `{{yaml_block v N}}`
-//! helper), so no value can change the structure of the document it lands in.
+//! helper), so no value can change the structure of the document it lands in. Values inside
+//! a YAML comment go through [`comment_text`] (`{{comment v}}`: nothing can end the comment
+//! line), and words of a shell command the README shows through [`shell_word`] (`{{sh v}}`).
 //!
 //! A string is written plain only when it is clearly harmless: it starts with a letter or `/`,
 //! holds only `[A-Za-z0-9._/-]`, and is not one of the words YAML 1.1 or 1.2 resolves to a
@@ -91,6 +93,37 @@ pub fn yaml_block(s: &str, indent: usize) -> String {
     out
 }
 
+/// Returns `s` for the inside of a YAML `#` comment: every line break and every character YAML
+/// does not allow raw is written as an escape (`\n`, `\u2028`), so the text cannot end the
+/// comment line and start a key; everything else stays readable.
+pub fn comment_text(s: &str) -> String {
+    let quoted = double_quoted(s);
+    // The body of the double-quoted form, with `"` and `\` back as themselves.
+    let body = &quoted[1..quoted.len() - 1];
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek()) {
+            ('\\', Some('"')) | ('\\', Some('\\')) => {
+                out.push(chars.next().unwrap_or(c));
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Returns `s` as one word of a POSIX shell command: as it is when it holds only characters
+/// no shell treats specially, else in single quotes (a `'` inside written as `'\''`).
+pub fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(c, '.' | '_' | '/' | '-' | ':' | '@' | '=' | '+' | ',')
+        });
+    if plain { s.to_string() } else { format!("'{}'", s.replace('\'', "'\\''")) }
+}
+
 /// A handlebars registry as every regkit template is rendered with: strict mode (a missing
 /// value is an error), no HTML escaping, and the YAML helpers registered.
 pub fn handlebars() -> Handlebars<'static> {
@@ -101,17 +134,21 @@ pub fn handlebars() -> Handlebars<'static> {
     hb
 }
 
-/// Registers the `yaml`, `yaml_opt` and `yaml_block` helpers on `hb`.
+/// Registers the `yaml`, `yaml_opt`, `yaml_block`, `comment` and `sh` helpers on `hb`.
 pub fn register_helpers(hb: &mut Handlebars<'_>) {
-    hb.register_helper("yaml", Box::new(YamlHelper));
-    hb.register_helper("yaml_opt", Box::new(YamlOptHelper));
+    hb.register_helper("yaml", Box::new(ScalarHelper(|h| scalar_param(h, 0))));
+    hb.register_helper("yaml_opt", Box::new(ScalarHelper(yaml_opt)));
     hb.register_helper("yaml_block", Box::new(YamlBlockHelper));
+    hb.register_helper("comment", Box::new(ScalarHelper(|h| Ok(comment_text(&text_param(h)?)))));
+    hb.register_helper("sh", Box::new(ScalarHelper(|h| Ok(shell_word(&text_param(h)?)))));
 }
 
-/// `{{yaml v}}`: one YAML scalar.
-struct YamlHelper;
+/// A helper that writes one scalar, computed from the helper's parameters by `.0`:
+/// `{{yaml v}}` (one YAML scalar), `{{yaml_opt v}}` (the same, or `null`), `{{comment v}}`
+/// and `{{sh v}}` (see [`comment_text`], [`shell_word`]).
+struct ScalarHelper(fn(&Helper<'_>) -> Result<String, RenderError>);
 
-impl HelperDef for YamlHelper {
+impl HelperDef for ScalarHelper {
     fn call_inner<'reg: 'rc, 'rc>(
         &self,
         h: &Helper<'rc>,
@@ -119,27 +156,25 @@ impl HelperDef for YamlHelper {
         _: &'rc Context,
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
-        let value = scalar_param(h, 0)?;
-        Ok(ScopedJson::Derived(Value::String(value)))
+        Ok(ScopedJson::Derived(Value::String((self.0)(h)?)))
     }
 }
 
 /// `{{yaml_opt v}}`: like `yaml`, but a null value is written as `null`.
-struct YamlOptHelper;
+fn yaml_opt(h: &Helper<'_>) -> Result<String, RenderError> {
+    match param(h, 0)?.value() {
+        Value::Null => Ok("null".to_string()),
+        _ => scalar_param(h, 0),
+    }
+}
 
-impl HelperDef for YamlOptHelper {
-    fn call_inner<'reg: 'rc, 'rc>(
-        &self,
-        h: &Helper<'rc>,
-        _: &'reg Handlebars<'reg>,
-        _: &'rc Context,
-        _: &mut RenderContext<'reg, 'rc>,
-    ) -> Result<ScopedJson<'rc>, RenderError> {
-        let value = match param(h, 0)?.value() {
-            Value::Null => "null".to_string(),
-            _ => scalar_param(h, 0)?,
-        };
-        Ok(ScopedJson::Derived(Value::String(value)))
+/// The first parameter as text: a string, number or boolean.
+fn text_param(h: &Helper<'_>) -> Result<String, RenderError> {
+    match param(h, 0)?.value() {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(not_a_scalar(h, other)),
     }
 }
 
@@ -239,6 +274,17 @@ mod tests {
         assert_eq!(double_quoted("a\"b\\c\nd"), r#""a\"b\\c\nd""#);
         assert_eq!(double_quoted("\u{7}\u{85}\u{2028}\u{feff}"), r#""\u0007\u0085\u2028\uFEFF""#);
         assert_eq!(double_quoted("镜像"), "\"镜像\"");
+    }
+
+    #[test]
+    fn comments_cannot_be_ended_and_shell_words_stay_one_word() {
+        assert_eq!(comment_text("a\nkey: v"), "a\\nkey: v");
+        assert_eq!(comment_text("x\u{2028}y\u{85}\r\"q\" \\"), "x\\u2028y\\u0085\\r\"q\" \\");
+        assert_eq!(comment_text("镜像 🐳"), "镜像 🐳");
+        assert_eq!(shell_word("admin"), "admin");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's $(x)"), "'it'\\''s $(x)'");
+        assert_eq!(shell_word(""), "''");
     }
 
     #[test]

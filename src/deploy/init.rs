@@ -1,14 +1,16 @@
 //! `regkit init`: a complete deployment folder from a [`Descriptor`] and the first user's
 //! password, written all or nothing.
 //!
-//! Everything is built in a hidden temporary folder beside the target (same file system):
-//! the CA and site certificate ([`crate::pki`]), `auth/htpasswd` ([`crate::htpasswd`]), the
-//! random `http.secret`, `regkit.yaml`, every rendered file ([`super::render_all`]), the
-//! four secret manifests ([`crate::k8s`], serialized, never templated) and the node trust
-//! bundle ([`crate::trust::bundle`]). The pull secret and the trust bundle cover every
-//! address of [`Descriptor::pull_addresses`], all of which the site certificate names. Only when all of it exists is it moved into place: a
-//! new folder by one rename, an existing one file by file. Any failure before that leaves
-//! the target as it was (absent if it was absent).
+//! Everything is built in a hidden temporary folder (beside a new target, inside an existing
+//! one, so every rename stays on one file system): the CA and site certificate
+//! ([`crate::pki`]), `auth/htpasswd` ([`crate::htpasswd`]), the random `http.secret`,
+//! `regkit.yaml`, every rendered file ([`super::render_all`]), the four secret manifests and
+//! the node trust bundle ([`super::secrets`]: serialized, never templated). The pull secret
+//! and the trust bundle cover every address of [`Descriptor::pull_addresses`], all of which
+//! the site certificate names. Only when all of it exists is it moved into place: a new
+//! folder by one rename, an existing one by [`super::commit::commit_into`], which checks
+//! every destination first and puts everything back if a move fails. Any failure leaves the
+//! target as it was (absent if it was absent).
 //!
 //! The CA rule: a valid CA already in `DIR/pki` is reused (signing the new site certificate)
 //! and never replaced without `force`. With `force` everything is regenerated, the CA
@@ -24,12 +26,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::descriptor::{self, Descriptor, TlsFiles};
-use super::{Error, GENERATED_MARKER, http_secret_env_file, layout, secret_keys};
+use super::{Error, GENERATED_MARKER, http_secret_env_file, layout};
 use crate::files::{self, MODE_PRIVATE, MODE_PUBLIC};
 use crate::htpasswd::{self, Htpasswd};
-use crate::k8s::{self, Format, Object, RegistryCredentials, SourceFile, WriteMode};
-use crate::pki::{self, CaOptions, CaPaths, KeyType, SanEntry, SiteOptions};
-use crate::trust::{self, CaBundle, RegistryHost, Selection};
+use crate::pki::{self, CaOptions, CaPaths, SanEntry, SiteOptions};
 
 /// Random bytes in the registry's `http.secret` (written hex-encoded: 64 characters).
 const HTTP_SECRET_BYTES: usize = 32;
@@ -42,9 +42,8 @@ pub struct InitOptions {
     /// Every choice; `users[0]` is the user whose password is `password`.
     pub descriptor: Descriptor,
     /// The first user's password (stored only as a bcrypt hash and in the pull secret).
+    /// The key type of a new CA and site certificate is the descriptor's `key_type`.
     pub password: String,
-    /// Key type of a new CA and of the site certificate.
-    pub key_type: KeyType,
     /// Regenerate an existing deployment and overwrite existing files, the CA included.
     pub force: bool,
     /// With `force`: keep a valid CA already in the folder.
@@ -91,6 +90,9 @@ pub struct InitReport {
     pub trust_bundle: PathBuf,
     /// Things worth telling the user.
     pub warnings: Vec<String>,
+    /// What in the descriptor `regkit serve` does not run (S3, a proxy), or `None` when the
+    /// generated config.yml runs on `regkit serve` as well as on the reference registry.
+    pub regkit_serve_blocker: Option<&'static str>,
 }
 
 /// The descriptor of the deployment in `dir`, or `None` when `dir` holds none.
@@ -165,11 +167,13 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, Error> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    files::create_dir_all(&parent)?;
+    // Inside an existing folder (which may be a mount point), beside a new one.
+    let stage_in = if dir.is_dir() { dir.to_path_buf() } else { parent };
+    files::create_dir_all(&stage_in)?;
     let stage = tempfile::Builder::new()
         .prefix(".regkit-init-")
-        .tempdir_in(&parent)
-        .map_err(|e| files::Error::io("cannot create a folder in", &parent, e))?;
+        .tempdir_in(&stage_in)
+        .map_err(|e| files::Error::io("cannot create a folder in", &stage_in, e))?;
     let root = stage.path();
     let pki_dir = root.join(layout::PKI_DIR);
 
@@ -182,7 +186,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, Error> {
         None => {
             let made = pki::create_ca(&CaOptions {
                 dir: pki_dir.clone(),
-                key_type: opts.key_type,
+                key_type: d.key_type,
                 ..CaOptions::default()
             })?;
             let replaced = dir.join(layout::PKI_DIR).join(pki::ca::CA_CERT).exists();
@@ -194,7 +198,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, Error> {
         ca: ca_paths.clone(),
         dir: pki_dir,
         sans: site_sans(d),
-        key_type: opts.key_type,
+        key_type: d.key_type,
         ..SiteOptions::default()
     })?;
 
@@ -212,30 +216,16 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, Error> {
     for (rel, contents) in &rendered {
         files::write_atomic(&root.join(rel), contents, MODE_PUBLIC)?;
     }
-    write_secrets(root, d, user, &opts.password, &http_secret)?;
-    let trust_bundle = Path::new(layout::TRUST_DIR).join(layout::TRUST_BUNDLE);
-    let registries = d
-        .pull_addresses()
-        .iter()
-        .map(|a| a.address.parse())
-        .collect::<Result<Vec<RegistryHost>, _>>()?;
-    trust::bundle::write(
-        &CaBundle::read(&ca_paths.cert)?,
-        &registries,
-        Selection::default_clients(),
-        &root.join(&trust_bundle),
-        false,
-    )?;
+    super::secrets::write_all(root, d, user, &opts.password, &http_secret, &ca_paths.cert)?;
+    let trust_bundle = super::secrets::trust_bundle_path();
 
     let written = relative_files(root)?;
-    if !opts.force {
-        let taken = written.iter().map(|rel| dir.join(rel)).find(|p| p.exists());
-        if let Some(path) = taken {
-            return Err(files::Error::Exists { path }.into());
-        }
+    let removed = if was_deployment { stale(dir, &rendered) } else { Vec::new() };
+    if dir.exists() {
+        super::commit::commit_into(root, dir, &written, &removed, opts.force)?;
+    } else {
+        move_new_folder(stage, dir)?;
     }
-    move_into_place(stage, dir, &written)?;
-    let removed = if was_deployment { remove_stale(dir, &rendered)? } else { Vec::new() };
     let mut warnings = site.warnings;
     if ca == CaAction::Replaced {
         warnings.push(format!(
@@ -256,6 +246,7 @@ pub fn init(opts: &InitOptions) -> Result<InitReport, Error> {
         removed,
         trust_bundle,
         warnings,
+        regkit_serve_blocker: d.regkit_serve_blocker(),
     })
 }
 
@@ -275,52 +266,6 @@ fn existing_ca(dir: &Path, opts: &InitOptions) -> Result<Option<CaPaths>, Error>
         (true, false) => Err(unusable(format!("{} is missing", paths.key.display()))),
         (false, true) => Err(unusable(format!("{} is missing", paths.cert.display()))),
     }
-}
-
-/// Writes the four secret manifests into `root/k8s/` (mode 0600).
-fn write_secrets(
-    root: &Path,
-    d: &Descriptor,
-    user: &str,
-    password: &str,
-    http_secret: &str,
-) -> Result<(), Error> {
-    let names = d.k8s_names();
-    let ns = Some(d.kubernetes.namespace.as_str());
-    let cert = SourceFile::read(&root.join(&d.tls.certificate))?;
-    let key = SourceFile::read(&root.join(&d.tls.key))?;
-    let htpasswd_bytes = files::read(&root.join(&d.htpasswd))?;
-    // One auths entry per address nodes pull through, all with the same credentials.
-    let addresses: Vec<String> = d.pull_addresses().into_iter().map(|a| a.address).collect();
-    let creds: Vec<RegistryCredentials<'_>> = addresses
-        .iter()
-        .map(|server| RegistryCredentials { server, username: user, password, email: None })
-        .collect();
-    let secrets: [(&str, k8s::Secret); 4] = [
-        (layout::K8S_SECRET_TLS, k8s::tls(&names.secret_tls, ns, &cert, &key)?),
-        (
-            layout::K8S_SECRET_HTPASSWD,
-            k8s::generic(
-                &names.secret_htpasswd,
-                ns,
-                vec![(secret_keys::HTPASSWD.to_string(), htpasswd_bytes)],
-            )?,
-        ),
-        (
-            layout::K8S_SECRET_HTTP,
-            k8s::generic(
-                &names.secret_http,
-                ns,
-                vec![(secret_keys::HTTP_SECRET.to_string(), http_secret.as_bytes().to_vec())],
-            )?,
-        ),
-        (layout::K8S_SECRET_PULL, k8s::docker_registry_all(&names.secret_pull, ns, &creds)?),
-    ];
-    for (file, secret) in secrets {
-        let path = root.join(layout::K8S_DIR).join(file);
-        k8s::write(&path, &[Object::from(secret)], Format::Yaml, WriteMode::Create)?;
-    }
-    Ok(())
 }
 
 /// Every file under `root`, relative to it, sorted.
@@ -343,49 +288,33 @@ fn relative_files(root: &Path) -> Result<Vec<PathBuf>, Error> {
     Ok(out)
 }
 
-/// Moves the staged folder into `dir`: one rename when `dir` does not exist, else one rename
-/// per file (the staging folder is on the same file system, so each is atomic).
-fn move_into_place(stage: tempfile::TempDir, dir: &Path, written: &[PathBuf]) -> Result<(), Error> {
-    if !dir.exists() {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            // tempfile makes the folder 0700; a deployment folder is an ordinary one (the
-            // private files in it carry their own 0600 modes).
-            std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| files::Error::io("cannot set mode on", stage.path(), e))?;
-        }
-        std::fs::rename(stage.path(), dir)
-            .map_err(|e| files::Error::io("cannot rename into", dir, e))?;
-        let _ = stage.keep();
-        return Ok(());
+/// Renames the staged folder to `dir`, which does not exist yet.
+fn move_new_folder(stage: tempfile::TempDir, dir: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // tempfile makes the folder 0700; a deployment folder is an ordinary one (the
+        // private files in it carry their own 0600 modes).
+        std::fs::set_permissions(stage.path(), std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| files::Error::io("cannot set mode on", stage.path(), e))?;
     }
-    for rel in written {
-        let dest = dir.join(rel);
-        if let Some(parent) = dest.parent() {
-            files::create_dir_all(parent)?;
-        }
-        std::fs::rename(stage.path().join(rel), &dest)
-            .map_err(|e| files::Error::io("cannot rename into", &dest, e))?;
-    }
+    std::fs::rename(stage.path(), dir)
+        .map_err(|e| files::Error::io("cannot rename into", dir, e))?;
+    let _ = stage.keep();
     Ok(())
 }
 
-/// Removes generated files of the previous deployment that the new descriptor no longer
+/// Generated files of the previous deployment in `dir` that the new descriptor no longer
 /// produces (only files carrying regkit's marker, never one the user wrote).
-fn remove_stale(dir: &Path, rendered: &[(PathBuf, Vec<u8>)]) -> Result<Vec<PathBuf>, Error> {
+fn stale(dir: &Path, rendered: &[(PathBuf, Vec<u8>)]) -> Vec<PathBuf> {
     let current: BTreeSet<&PathBuf> = rendered.iter().map(|(p, _)| p).collect();
-    let mut removed = Vec::new();
-    for rel in super::all_generated_paths() {
-        let path = dir.join(&rel);
-        if !current.contains(&rel)
-            && std::fs::read(&path).is_ok_and(|t| t.starts_with(GENERATED_MARKER))
-        {
-            std::fs::remove_file(&path).map_err(|e| files::Error::io("cannot remove", &path, e))?;
-            removed.push(rel);
-        }
-    }
-    Ok(removed)
+    super::all_generated_paths()
+        .into_iter()
+        .filter(|rel| {
+            !current.contains(rel)
+                && std::fs::read(dir.join(rel)).is_ok_and(|t| t.starts_with(GENERATED_MARKER))
+        })
+        .collect()
 }
 
 fn diff_values(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut Vec<String>) {
@@ -407,6 +336,7 @@ fn diff_values(prefix: &str, a: &serde_json::Value, b: &serde_json::Value, out: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trust::{self, RegistryHost};
 
     #[test]
     fn sans_add_local_names_once_unless_told_not_to() {

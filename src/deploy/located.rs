@@ -6,6 +6,12 @@
 //! named by the key whose node is nearest before it, and a semantic error about a key path is
 //! given the line of that key (or of its nearest ancestor present in the file, when the value
 //! came from a default). Every message reads `FILE:LINE: KEY: what is wrong`.
+//!
+//! The tree also records what each scalar *is* in YAML (a boolean, a number, a string, null),
+//! because serde-saphyr coerces: it reads `"yes"` into a bool, `"5000"` into a number and an
+//! unquoted `5` into a string. [`Located::check_types`] compares those kinds with the values
+//! the descriptor was deserialized to, so a quoted number or an unquoted one where a string
+//! belongs is refused with its key and line instead of being taken.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -23,21 +29,49 @@ pub struct Invalid {
     pub key: String,
     /// What is wrong.
     pub message: String,
+    /// The same problem put in terms of `regkit init`'s flags, when the descriptor wording
+    /// would mislead there (e.g. "pass --host NAME or --no-ingress").
+    pub flag_message: Option<String>,
 }
 
 impl Invalid {
     /// A problem with `key`.
     pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Invalid { key: key.into(), message: message.into() }
+        Invalid { key: key.into(), message: message.into(), flag_message: None }
     }
+
+    /// The problem as `regkit init` should word it, naming its flags.
+    pub fn with_flag_message(mut self, message: impl Into<String>) -> Self {
+        self.flag_message = Some(message.into());
+        self
+    }
+}
+
+/// What a YAML scalar is, as a YAML 1.2 reader resolves it.
+#[derive(Debug, Clone, PartialEq)]
+enum Scalar {
+    Bool,
+    Number(String),
+    Str(String),
+    Null,
+}
+
+/// One key or value of the document.
+#[derive(Debug)]
+struct Node {
+    path: String,
+    line: u64,
+    column: u64,
+    /// For scalar values: what the scalar is.
+    scalar: Option<Scalar>,
 }
 
 /// The key paths of a YAML document with the line and column of each key and value.
 #[derive(Debug)]
 pub struct Located {
     origin: PathBuf,
-    /// (path, line, column) for every key and every value, in document order.
-    nodes: Vec<(String, u64, u64)>,
+    /// Every key and every value, in document order.
+    nodes: Vec<Node>,
 }
 
 impl Located {
@@ -64,6 +98,42 @@ impl Located {
         })
     }
 
+    /// Checks that every scalar in the document has the YAML type of the value it was read
+    /// into (`value`: the deserialized result as JSON): a bool from `true`/`false`, a number
+    /// from an unquoted number, a string from a string, null from null.
+    pub fn check_types(&self, value: &serde_json::Value) -> Result<(), Error> {
+        use serde_json::Value;
+        for node in &self.nodes {
+            let (Some(found), Some(want)) = (&node.scalar, lookup(value, &node.path)) else {
+                continue;
+            };
+            let problem = match (want, found) {
+                (Value::Bool(_), Scalar::Bool)
+                | (Value::Number(_), Scalar::Number(_))
+                | (Value::String(_), Scalar::Str(_))
+                | (Value::Null, Scalar::Null) => continue,
+                (Value::Bool(_), Scalar::Str(s)) => {
+                    format!("expected true or false, not the string {s:?} (write it unquoted)")
+                }
+                (Value::Number(_), Scalar::Str(s)) => {
+                    format!("expected a number, not the string {s:?} (write it unquoted)")
+                }
+                (Value::String(_), Scalar::Number(n)) => {
+                    format!("expected a string, not the number {n} (quote it: \"{n}\")")
+                }
+                (Value::String(_), Scalar::Bool) => {
+                    "expected a string, not a boolean (quote it)".to_string()
+                }
+                (Value::Bool(_), _) => "expected true or false".to_string(),
+                (Value::Number(_), _) => "expected a number".to_string(),
+                (Value::String(_), _) => "expected a string".to_string(),
+                _ => "wrong type".to_string(),
+            };
+            return Err(self.error(Some(node.line), Some(node.path.clone()), problem));
+        }
+        Ok(())
+    }
+
     /// Turns a semantic problem into an error carrying the key's line.
     pub fn invalid(&self, problem: Invalid) -> Error {
         let line = self.line_of(&problem.key);
@@ -74,8 +144,8 @@ impl Located {
     pub fn line_of(&self, key: &str) -> Option<u64> {
         let mut k = key;
         loop {
-            if let Some((_, line, _)) = self.nodes.iter().find(|(p, _, _)| p == k) {
-                return Some(*line);
+            if let Some(node) = self.nodes.iter().find(|n| n.path == k) {
+                return Some(node.line);
             }
             let cut = k.rfind(['.', '['])?;
             k = &k[..cut];
@@ -85,9 +155,9 @@ impl Located {
     fn key_at(&self, pos: (u64, u64)) -> Option<String> {
         self.nodes
             .iter()
-            .filter(|(_, l, c)| (*l, *c) <= pos)
-            .max_by_key(|(_, l, c)| (*l, *c))
-            .map(|(p, _, _)| p.clone())
+            .filter(|n| (n.line, n.column) <= pos)
+            .max_by_key(|n| (n.line, n.column))
+            .map(|n| n.path.clone())
             .filter(|p| !p.is_empty())
     }
 
@@ -97,7 +167,16 @@ impl Located {
 
     fn walk(&mut self, path: String, node: &Spanned<Tree>) {
         let loc = &node.referenced;
-        self.nodes.push((path.clone(), loc.line(), loc.column()));
+        let scalar = match &node.value {
+            Tree::Scalar(s) => Some(s.clone()),
+            _ => None,
+        };
+        self.nodes.push(Node {
+            path: path.clone(),
+            line: loc.line(),
+            column: loc.column(),
+            scalar,
+        });
         match &node.value {
             Tree::Map(entries) => {
                 for (k, v) in entries {
@@ -106,7 +185,8 @@ impl Located {
                     } else {
                         format!("{path}.{}", k.value)
                     };
-                    self.nodes.push((child.clone(), k.referenced.line(), k.referenced.column()));
+                    let (line, column) = (k.referenced.line(), k.referenced.column());
+                    self.nodes.push(Node { path: child.clone(), line, column, scalar: None });
                     self.walk(child, v);
                 }
             }
@@ -115,9 +195,27 @@ impl Located {
                     self.walk(format!("{path}[{i}]"), v);
                 }
             }
-            Tree::Scalar => {}
+            Tree::Scalar(_) => {}
         }
     }
+}
+
+/// The value at dotted key path `path` (`kubernetes.ingress.host`, `hosts[1]`) in `v`.
+fn lookup<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut cur = v;
+    for part in path.split('.') {
+        let (key, indexes) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            cur = cur.get(key)?;
+        }
+        for index in indexes.split(['[', ']']).filter(|s| !s.is_empty()) {
+            cur = cur.get(index.parse::<usize>().ok()?)?;
+        }
+    }
+    Some(cur)
 }
 
 /// serde-saphyr's terse type errors, and how a user would put them.
@@ -148,7 +246,7 @@ fn message_of(e: &serde_saphyr::Error) -> Cow<'_, str> {
 enum Tree {
     Map(Vec<(Spanned<String>, Spanned<Tree>)>),
     Seq(Vec<Spanned<Tree>>),
-    Scalar,
+    Scalar(Scalar),
 }
 
 impl<'de> Deserialize<'de> for Tree {
@@ -166,34 +264,34 @@ impl<'de> Visitor<'de> for TreeVisitor {
         f.write_str("any YAML value")
     }
     fn visit_bool<E: de::Error>(self, _: bool) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+        Ok(Tree::Scalar(Scalar::Bool))
     }
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Tree, E> {
+        Ok(Tree::Scalar(Scalar::Number(v.to_string())))
     }
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Tree, E> {
+        Ok(Tree::Scalar(Scalar::Number(v.to_string())))
     }
-    fn visit_i128<E: de::Error>(self, _: i128) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Tree, E> {
+        Ok(Tree::Scalar(Scalar::Number(v.to_string())))
     }
-    fn visit_u128<E: de::Error>(self, _: u128) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Tree, E> {
+        Ok(Tree::Scalar(Scalar::Number(v.to_string())))
     }
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Tree, E> {
+        Ok(Tree::Scalar(Scalar::Number(v.to_string())))
     }
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Tree, E> {
+        Ok(Tree::Scalar(Scalar::Str(v.to_string())))
     }
-    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Tree, E> {
+        Ok(Tree::Scalar(Scalar::Str(String::from_utf8_lossy(v).into_owned())))
     }
     fn visit_unit<E: de::Error>(self) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+        Ok(Tree::Scalar(Scalar::Null))
     }
     fn visit_none<E: de::Error>(self) -> Result<Tree, E> {
-        Ok(Tree::Scalar)
+        Ok(Tree::Scalar(Scalar::Null))
     }
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Tree, D::Error> {
         d.deserialize_any(TreeVisitor)

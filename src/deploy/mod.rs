@@ -13,20 +13,26 @@
 //! auth/http-secret.env   REGISTRY_HTTP_SECRET=...                        (init)
 //! data/                  image storage for docker-compose (filesystem)   (the registry)
 //! k8s/*.yaml             manifests + kustomization.yaml                  (generated)
-//! k8s/secret-*.yaml      TLS, htpasswd, http secret, pull secret         (init, serialized)
-//! trust/                 node trust bundle                               (init, via trust)
+//! k8s/secret-*.yaml      TLS, htpasswd, http secret, pull secret         (init; render syncs)
+//! trust/                 node trust bundle                               (init; render syncs)
 //! ```
 //!
 //! Dependencies run one way: `render` calls `descriptor` (parse, via `located` and
-//! `validate`) and the renderer, which uses `escape`; nothing in render writes keys or
-//! secrets. [`init`] sits on top: it calls `pki`, `htpasswd`, `k8s` and `trust` for the
-//! keys, users, secrets and trust bundle, and the renderer for everything else.
+//! `validate`), the renderer, which uses `escape`, and [`secrets::sync`], which rebuilds the
+//! secret manifests and the trust bundle from what is already in the folder (never a new key
+//! or password). [`init`] sits on top: it calls `pki` and `htpasswd` for the keys and users,
+//! [`secrets`] for the manifests and bundle, the renderer for everything else, and `commit`
+//! to move it all into place; [`choices`] turns `init`'s flags into a descriptor.
 
+pub mod addresses;
+pub mod choices;
+mod commit;
 pub mod descriptor;
 pub mod escape;
 pub mod init;
 pub mod located;
 mod render;
+pub mod secrets;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -206,6 +212,8 @@ pub struct K8sNames {
     pub service_account: String,
     /// Ingress.
     pub ingress: String,
+    /// traefik Middleware limiting request bodies.
+    pub middleware: String,
     /// kubernetes.io/tls Secret.
     pub secret_tls: String,
     /// Opaque Secret with the htpasswd file under [`secret_keys::HTPASSWD`].
@@ -231,6 +239,7 @@ impl K8sNames {
             pvc: format!("{name}-data"),
             service_account: name.to_string(),
             ingress: name.to_string(),
+            middleware: format!("{name}-body"),
             secret_tls: format!("{name}-tls"),
             secret_htpasswd: format!("{name}-htpasswd"),
             secret_http: format!("{name}-http"),
@@ -261,12 +270,17 @@ pub struct RenderReport {
     /// Generated files the descriptor no longer produces (e.g. `k8s/pvc.yaml` after
     /// switching to S3), removed.
     pub removed: Vec<PathBuf>,
+    /// Problems render cannot fix itself (e.g. a certificate that does not name a new host),
+    /// each with the command that does.
+    pub warnings: Vec<String>,
 }
 
-/// Re-renders every generated file of the deployment folder `dir` from `dir/regkit.yaml`.
-/// Everything is rendered and staged first and then committed together; files whose
-/// contents are unchanged are not rewritten; keys, certificates, passwords and secret
-/// manifests are never touched.
+/// Re-renders every generated file of the deployment folder `dir` from `dir/regkit.yaml`,
+/// and rebuilds the secret manifests and the trust bundle that no longer match it (see
+/// [`secrets::sync`]: the pull secret and the bundle follow the pull addresses, with the
+/// same user and password). Everything is rendered and staged first and then committed
+/// together; files whose contents are unchanged are not rewritten; keys, certificates and
+/// passwords are never created or changed.
 pub fn render_dir(dir: &Path) -> Result<RenderReport, Error> {
     let desc_path = dir.join(layout::DESCRIPTOR);
     if !desc_path.is_file() {
@@ -274,7 +288,8 @@ pub fn render_dir(dir: &Path) -> Result<RenderReport, Error> {
     }
     let desc = descriptor::load(&desc_path)?;
     let files = render_all(&desc)?;
-    let mut report = RenderReport::default();
+    let synced = secrets::sync(dir, &desc)?;
+    let mut report = RenderReport { warnings: synced.warnings, ..RenderReport::default() };
     let mut set = crate::files::FileSet::new();
     for (rel, contents) in &files {
         let path = dir.join(rel);
@@ -285,6 +300,14 @@ pub fn render_dir(dir: &Path) -> Result<RenderReport, Error> {
                 report.changed.push(rel.clone());
             }
         }
+    }
+    for (rel, contents, mode) in &synced.files {
+        set.add(&dir.join(rel), contents, *mode)?;
+        report.changed.push(rel.clone());
+    }
+    let missing = secrets::uncovered_names(dir, &desc);
+    if !missing.is_empty() {
+        report.warnings.push(secrets::uncovered_warning(&desc, &missing));
     }
     set.commit()?;
     for rel in all_generated_paths() {

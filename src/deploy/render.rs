@@ -27,6 +27,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("k8s/deployment.yaml", include_str!("../../templates/k8s/deployment.yaml.hbs")),
     ("k8s/service.yaml", include_str!("../../templates/k8s/service.yaml.hbs")),
     ("k8s/ingress.yaml", include_str!("../../templates/k8s/ingress.yaml.hbs")),
+    (
+        "k8s/traefik-middleware.yaml",
+        include_str!("../../templates/k8s/traefik-middleware.yaml.hbs"),
+    ),
     ("k8s/kustomization.yaml", include_str!("../../templates/k8s/kustomization.yaml.hbs")),
 ];
 
@@ -93,6 +97,7 @@ fn render_one(hb: &Handlebars<'_>, name: &str, ctx: &Context<'_>) -> Result<Stri
 #[derive(Debug, Serialize)]
 struct Context<'a> {
     d: &'a Descriptor,
+    key_type: &'static str,
     driver: &'static str,
     filesystem: bool,
     s3: bool,
@@ -102,7 +107,27 @@ struct Context<'a> {
     addr: String,
     realm: &'static str,
     first_user: Option<&'a str>,
+    /// What `regkit serve` does not run in this descriptor (`None`: it runs config.yml).
+    serve_blocker: Option<&'static str>,
+    /// `regkit serve` runs config.yml.
+    regkit_serve: bool,
+    /// The servers config.yml runs on, for prose.
+    servers: &'static str,
     ingress_host: Option<String>,
+    /// `localhost` is one of the pull addresses' hosts.
+    localhost_listed: bool,
+    /// nginx's `proxy-body-size` value: the limit in bytes, or `"0"` for none.
+    nginx_body_size: String,
+    /// The body limit in bytes, when there is one.
+    max_body_bytes: Option<u64>,
+    /// The traefik Buffering middleware is generated (class traefik and a limit).
+    traefik_middleware: bool,
+    /// `router.middlewares` annotation value (`NAMESPACE-NAME@kubernetescrd`).
+    traefik_middleware_ref: String,
+    /// The Service's in-cluster address (`NAME.NAMESPACE.svc:PORT`).
+    service_dns: String,
+    /// The `kubectl patch` payload that adds the pull secret to a ServiceAccount.
+    pull_secret_patch: String,
     /// Every address nodes pull through, with what answers there (README).
     pull_addresses: Vec<PullRow>,
     names: K8sNames,
@@ -228,7 +253,21 @@ impl<'a> Context<'a> {
             }
         }
         let ingress_host = d.ingress_host();
-        let k8s_generated = k8s_generated(filesystem, ingress_host.is_some());
+        let max_body_bytes = d
+            .kubernetes
+            .ingress
+            .max_body_size
+            .as_deref()
+            .and_then(|q| super::validate::quantity_bytes(q).ok());
+        let traefik_middleware = ingress_host.is_some()
+            && d.kubernetes.ingress.class == TRAEFIK
+            && max_body_bytes.is_some();
+        let k8s_generated = k8s_generated(filesystem, ingress_host.is_some(), traefik_middleware);
+        let serve_blocker = d.regkit_serve_blocker();
+        let pull_secret_patch = serde_json::json!({
+            "imagePullSecrets": [{ "name": names.secret_pull }]
+        })
+        .to_string();
         let mut k8s_resources: Vec<&'static str> =
             k8s_generated.iter().copied().filter(|f| *f != layout::K8S_KUSTOMIZATION).collect();
         k8s_resources.extend(layout::K8S_SECRETS);
@@ -239,6 +278,7 @@ impl<'a> Context<'a> {
             .collect();
         Context {
             d,
+            key_type: d.key_type.name(),
             driver: if s3 { "s3" } else { "filesystem" },
             filesystem,
             s3,
@@ -248,6 +288,23 @@ impl<'a> Context<'a> {
             addr: format!(":{}", d.port),
             realm: "regkit registry",
             first_user: d.users.first().map(String::as_str),
+            serve_blocker,
+            regkit_serve: serve_blocker.is_none(),
+            servers: if serve_blocker.is_none() {
+                "the reference registry (registry:2, Debian's docker-registry) and regkit serve"
+            } else {
+                "the reference registry only (registry:2, Debian's docker-registry)"
+            },
+            localhost_listed: d.hosts.iter().any(|h| h == "localhost"),
+            nginx_body_size: max_body_bytes.map_or("0".to_string(), |b| b.to_string()),
+            max_body_bytes,
+            traefik_middleware,
+            traefik_middleware_ref: format!(
+                "{}-{}@kubernetescrd",
+                d.kubernetes.namespace, names.middleware
+            ),
+            service_dns: format!("{}.{}.svc:{}", names.service, d.kubernetes.namespace, d.port),
+            pull_secret_patch,
             ingress_host,
             pull_addresses: pull_rows(d),
             compose: ComposeCtx {
@@ -281,8 +338,12 @@ fn pull_rows(d: &Descriptor) -> Vec<PullRow> {
             };
             let via = match a.route {
                 Route::Registry => format!(
-                    "docker-compose or `regkit serve` on `{host}` (the Kubernetes manifests do \
-                     not open port {} on nodes)",
+                    "{} on `{host}` (the Kubernetes manifests do not open port {} on nodes)",
+                    if d.regkit_serve_blocker().is_none() {
+                        "docker-compose or `regkit serve`"
+                    } else {
+                        "docker-compose or `docker-registry serve`"
+                    },
                     d.port
                 ),
                 Route::NodePort if host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() => {
@@ -302,8 +363,11 @@ fn pull_rows(d: &Descriptor) -> Vec<PullRow> {
         .collect()
 }
 
+/// The ingress class whose body limit needs a Middleware object.
+const TRAEFIK: &str = "traefik";
+
 /// The generated manifests (file names inside `k8s/`) for this storage and ingress choice.
-fn k8s_generated(filesystem: bool, ingress: bool) -> Vec<&'static str> {
+fn k8s_generated(filesystem: bool, ingress: bool, middleware: bool) -> Vec<&'static str> {
     let mut v = vec!["namespace.yaml", "serviceaccount.yaml", "configmap.yaml"];
     if filesystem {
         v.push("pvc.yaml");
@@ -311,6 +375,9 @@ fn k8s_generated(filesystem: bool, ingress: bool) -> Vec<&'static str> {
     v.extend(["deployment.yaml", "service.yaml"]);
     if ingress {
         v.push("ingress.yaml");
+    }
+    if middleware {
+        v.push("traefik-middleware.yaml");
     }
     v.push(layout::K8S_KUSTOMIZATION);
     v
@@ -325,6 +392,9 @@ fn describe_k8s_file(f: &str) -> &'static str {
         "deployment.yaml" => "Deployment: the registry (non-root, read-only root fs)",
         "service.yaml" => "Service, type NodePort (cluster IP and node port)",
         "ingress.yaml" => "Ingress (networking.k8s.io/v1) with TLS",
+        "traefik-middleware.yaml" => {
+            "traefik Middleware (traefik.io/v1alpha1, Buffering): the body size limit"
+        }
         "kustomization.yaml" => "kustomization listing all of the above",
         "secret-tls.yaml" => "Secret (kubernetes.io/tls): certificate and key (init)",
         "secret-htpasswd.yaml" => "Secret: the htpasswd file (init)",

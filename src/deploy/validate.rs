@@ -73,6 +73,9 @@ pub fn validate(d: &Descriptor) -> Result<(), Invalid> {
             ));
         }
     }
+    if let Some(url) = &d.http_host {
+        check_http_host(d, url).map_err(|m| Invalid::new("http_host", m))?;
+    }
     check_storage(d)?;
     if let Some(p) = &d.proxy {
         check_url(&p.remoteurl).map_err(|m| Invalid::new("proxy.remoteurl", m))?;
@@ -225,7 +228,14 @@ fn check_kubernetes(d: &Descriptor) -> Result<(), Invalid> {
         return Err(Invalid::new(
             "kubernetes.ingress.host",
             "an Ingress needs a host name: set kubernetes.ingress.host or add one to hosts",
+        )
+        .with_flag_message(
+            "an Ingress needs a host name and only IP addresses were given: pass --host NAME \
+             as well, or --no-ingress",
         ));
+    }
+    if let Some(size) = &ing.max_body_size {
+        quantity_bytes(size).map_err(|m| Invalid::new("kubernetes.ingress.max_body_size", m))?;
     }
     let r = &k.resources;
     for (key, q) in [
@@ -310,6 +320,47 @@ fn check_quantity(q: &str) -> Result<(), String> {
     }
 }
 
+/// `http.host`: `https://` and one of the deployment's pull addresses, so the certificate, the
+/// pull secret and the trust bundle all cover the URL clients are sent to.
+fn check_http_host(d: &Descriptor, url: &str) -> Result<(), String> {
+    let addresses: Vec<String> = d.pull_addresses().into_iter().map(|a| a.address).collect();
+    let authority = url.strip_prefix("https://").map(|r| r.strip_suffix('/').unwrap_or(r));
+    match authority {
+        Some(a) if addresses.iter().any(|p| p == a) => Ok(()),
+        _ => Err(format!(
+            "{url:?} must be https:// and one of this deployment's addresses ({}), which the \
+             certificate, pull secret and trust bundle cover",
+            addresses.iter().map(|a| format!("https://{a}")).collect::<Vec<_>>().join(", ")
+        )),
+    }
+}
+
+/// A size in whole bytes from a quantity without a fraction of a byte: `1024`, `512Mi`,
+/// `5Gi`, `10G`. Zero is refused (leave the key out for no limit).
+pub fn quantity_bytes(q: &str) -> Result<u64, String> {
+    let bad = || format!("invalid size {q:?} (whole bytes, e.g. 512Mi, 5Gi, 10G)");
+    let num_end = q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len());
+    let (num, suffix) = q.split_at(num_end);
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let unit: u64 = match suffix {
+        "" => 1,
+        "k" => 1000,
+        "M" => 1000_u64.pow(2),
+        "G" => 1000_u64.pow(3),
+        "T" => 1000_u64.pow(4),
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(unit) {
+        Some(0) => Err(format!("{q:?}: a limit of 0 bytes; leave it unset for no limit")),
+        Some(bytes) => Ok(bytes),
+        None => Err(bad()),
+    }
+}
+
 /// An `http://` or `https://` URL with a host and no spaces.
 fn check_url(u: &str) -> Result<(), String> {
     let rest = u.strip_prefix("https://").or_else(|| u.strip_prefix("http://"));
@@ -363,6 +414,12 @@ mod tests {
         }
         for bad in ["", "Mi", "10 Gi", "10gb"] {
             assert!(check_quantity(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(quantity_bytes("5Gi"), Ok(5 << 30));
+        assert_eq!(quantity_bytes("10G"), Ok(10_000_000_000));
+        assert_eq!(quantity_bytes("1024"), Ok(1024));
+        for bad in ["", "0", "1.5Gi", "100m", "5gb", "Gi", "99999999999999Ti"] {
+            assert!(quantity_bytes(bad).is_err(), "{bad:?} accepted");
         }
         check_relative_path("pki/site.crt").unwrap();
         for bad in ["/etc/x", "../x", "a/../b", "a:b", "a b", "dir/"] {
