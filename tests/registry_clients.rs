@@ -12,7 +12,9 @@
 mod auth;
 mod flows;
 mod layout;
+mod locations;
 mod referrers;
+mod statuses;
 mod wire;
 
 use std::path::{Path, PathBuf};
@@ -116,19 +118,37 @@ static CURL_BODIES: AtomicUsize = AtomicUsize::new(0);
 impl Target {
     /// Starts `kind` on `ws/<root>` with the workspace's `config.yml`.
     pub fn start(ws: &Workspace, s: &Secrets, kind: Kind, root: &str) -> Target {
+        match kind {
+            Kind::Regkit => Self::regkit(ws, s, root, "127.0.0.1:0", &[]),
+            Kind::Reference => Self::new(
+                ws,
+                s,
+                Kind::Reference,
+                root,
+                Process::Reference(Reference::start(
+                    ws,
+                    &ws.join("config.yml"),
+                    &[("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", ws.join(root).into())],
+                )),
+            ),
+        }
+    }
+
+    /// `regkit serve` on `ws/<root>` and `addr` with the workspace's `config.yml` and extra
+    /// `REGISTRY_*` variables in `env`.
+    pub fn regkit(
+        ws: &Workspace,
+        s: &Secrets,
+        root: &str,
+        addr: &str,
+        env: &[(&str, &str)],
+    ) -> Target {
+        let args = ["--config", "config.yml", "--addr", addr, "--root", root];
+        Self::new(ws, s, Kind::Regkit, root, Process::Regkit(Server::start(ws, &args, env)))
+    }
+
+    fn new(ws: &Workspace, s: &Secrets, kind: Kind, root: &str, process: Process) -> Target {
         let root_path = ws.join(root);
-        let process = match kind {
-            Kind::Regkit => Process::Regkit(Server::start(
-                ws,
-                &["--config", "config.yml", "--addr", "127.0.0.1:0", "--root", root],
-                &[],
-            )),
-            Kind::Reference => Process::Reference(Reference::start(
-                ws,
-                &ws.join("config.yml"),
-                &[("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY", root_path.clone().into())],
-            )),
-        };
         let addr = match &process {
             Process::Regkit(server) => server.addr.clone(),
             Process::Reference(reference) => reference.addr.clone(),

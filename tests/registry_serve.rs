@@ -1,10 +1,13 @@
 //! `regkit serve` through the real binary and real tools: TLS versions and ALPN with openssl
 //! and curl, certificate rotation and SIGHUP, client certificates, graceful shutdown, the
 //! config file / `REGISTRY_*` / flag layering, and htpasswd Basic auth whose credentials never
-//! reach the log. Draining in-flight requests is tested in-process with a slow handler.
+//! reach the log; the stale-upload purge ([`purge`]) and the start-up warnings ([`warnings`]).
+//! Draining in-flight requests is tested in-process with a slow handler.
 
 mod drain;
+mod purge;
 mod support;
+mod warnings;
 
 use std::time::Duration;
 
@@ -212,7 +215,7 @@ fn serve_config_warns_once_about_unsupported_keys_and_applies_env_overrides() {
         "version: 0.1\nlog:\n  formatter: json\nstorage:\n  cache:\n    blobdescriptor: inmemory\n  \
          filesystem:\n    rootdirectory: /nonexistent/ignored\nhttp:\n  addr: :5000\n  \
          draintimeout: 5s\nnotifications:\n  endpoints:\n    - name: a\n      url: http://x\n    \
-         - name: b\n      url: http://y\nproxy:\n  remoteurl: https://registry-1.docker.io\n",
+         - name: b\n      url: http://y\nproxy:\n  ttl: 1h\n",
     )
     .unwrap();
     let envroot = ws.join("envroot");
@@ -235,7 +238,7 @@ fn serve_config_warns_once_about_unsupported_keys_and_applies_env_overrides() {
     let server = Server::start(&ws, &["--config", "config.yml"], &env);
     let log = server.log();
     let warning = "configuration keys not supported by regkit are ignored: \
-                   storage.cache.blobdescriptor, notifications.endpoints, proxy.remoteurl";
+                   storage.cache.blobdescriptor, proxy.ttl, notifications.endpoints";
     assert_eq!(log.matches("not supported by regkit").count(), 1, "{log}");
     assert!(log.contains(warning), "{log}");
     assert!(envroot.is_dir(), "the env root is used: {log}");
@@ -259,6 +262,19 @@ fn serve_config_warns_once_about_unsupported_keys_and_applies_env_overrides() {
         .code(2)
         .stderr_has("storage.s3: the s3 storage driver");
     ws.regkit().args(["serve", "--config", "missing.yml"]).code(2).stderr_has("missing.yml");
+    // A pull-through cache would silently become an ordinary registry: refused, with the way out.
+    for args in
+        [&["serve", "--config", "config.yml"][..], &["serve", "--config", "config.yml", "--check"]]
+    {
+        let r = ws
+            .regkit()
+            .args(args)
+            .env("REGISTRY_PROXY_REMOTEURL", "https://registry-1.docker.io")
+            .code(2);
+        r.stderr_has("proxy.remoteurl: regkit cannot be a pull-through cache")
+            .stderr_has("Run registry:2 (distribution) for a pull-through cache");
+        assert!(!r.stderr.contains("listening on"), "{r}");
+    }
 }
 
 #[test]
@@ -358,17 +374,31 @@ fn serve_extension_keys_keep_the_file_usable_by_the_reference_registry() {
     std::fs::write(
         ws.join("config.yml"),
         "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ./data\n    fsync: false\n  \
-         delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n  draintimeout: 2s\n  tls:\n    \
-         certificate: pki/site.crt\n    key: pki/site.key\n    reloadinterval: 5s\n",
+         delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n  draintimeout: 2s\n  \
+         chunkminlength: 1048576\n  tls:\n    certificate: pki/site.crt\n    key: pki/site.key\n    \
+         reloadinterval: 5s\n",
     )
     .unwrap();
     let r = ws.regkit().args(["serve", "--config", "config.yml", "--check", "--json"]).ok();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["storage"]["fsync"], false);
     assert_eq!(v["tls"]["reloadinterval"], "5s");
+    assert_eq!(v["chunkminlength"], 1048576);
     assert!(!r.stderr.contains("not supported"), "{r}");
     let line = support::reference_start(&ws, "config.yml");
     assert!(line.contains("listening on 127.0.0.1:"), "{line}");
+    // And regkit acts on the file: every upload start advertises the chunk size.
+    if require_tool("curl") {
+        let server = Server::start(&ws, &["--config", "config.yml"], &[]);
+        let post = format!("{}/v2/ext/blobs/uploads/", server.url);
+        let (code, out, err) = curl(&ws, &["--cacert", "pki/ca.crt", "-X", "POST", &post]);
+        assert_eq!(code, Some(0), "{err}");
+        assert!(out.starts_with("HTTP/2 202"), "{out}");
+        assert!(
+            out.to_ascii_lowercase().contains("\r\noci-chunk-min-length: 1048576\r\n"),
+            "{out}"
+        );
+    }
 
     // `storage.fsync`, the other spelling regkit accepts, is refused by the reference.
     std::fs::write(

@@ -1,6 +1,7 @@
 //! `regkit serve`: arguments and glue over [`crate::registry`]: resolve the configuration,
-//! report what it means (unsupported keys, plain HTTP, open access), set up logging, bind,
-//! print the listening address and run until SIGTERM/SIGINT.
+//! print the warnings the library finds in it (unsupported keys, plain HTTP, open access, a
+//! readable key), set up logging, bind, print the listening address and run until
+//! SIGTERM/SIGINT.
 //!
 //! The line `regkit: listening on <scheme>://<ip>:<port>` on stderr is stable: scripts and
 //! tests start `regkit serve --addr 127.0.0.1:0` and read the real address from it.
@@ -76,7 +77,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     let cfg = config::load(file.as_deref(), std::env::vars(), &overrides)
         .context("invalid configuration")?;
     if args.check {
-        report_unsupported(&cfg);
+        report_warnings(&cfg);
         // Load what start-up would load, so a bad certificate or password file fails here.
         if let Some(tls) = &cfg.tls {
             crate::registry::tls::server_config(tls, cfg.http2)?;
@@ -92,26 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
         return Ok(Status::Ok);
     }
     init_logging(&cfg);
-    report_unsupported(&cfg);
-    if cfg.tls.is_none() {
-        output::warn(&format!(
-            "serving PLAIN HTTP on {}: no TLS certificate is configured (the default looks for \
-             {} and {}). Traffic and passwords are readable on the wire and clients must mark \
-             this registry insecure. Create certificates with `regkit certs site` or pass \
-             --tls-cert/--tls-key.",
-            cfg.addr,
-            config::EMBEDDED_TLS_CERT,
-            config::EMBEDDED_TLS_KEY
-        ));
-    }
-    if cfg.auth.is_none() && !cfg.is_loopback() {
-        output::warn(&format!(
-            "no authentication is configured and {} is reachable from other machines: anyone \
-             who can connect can push and delete. Add auth.htpasswd or pass --htpasswd.",
-            cfg.addr
-        ));
-    }
-    warn_about_key_mode(&cfg);
+    report_warnings(&cfg);
     crate::files::create_dir_all(&cfg.storage.root)?;
     let state = registry::serve::state(&cfg)?;
 
@@ -147,28 +129,10 @@ fn init_logging(cfg: &ServeConfig) {
     };
 }
 
-/// Warns when the TLS private key can be read by other users.
-fn warn_about_key_mode(cfg: &ServeConfig) {
-    let Some(tls) = &cfg.tls else { return };
-    if let Some(mode) = crate::files::mode_of(&tls.key)
-        && mode & 0o077 != 0
-    {
-        output::warn(&format!(
-            "the TLS private key {} is readable by other users (mode {mode:04o}); \
-             fix with: chmod 600 {}",
-            tls.key.display(),
-            tls.key.display()
-        ));
-    }
-}
-
-/// The one warning naming every configuration key regkit ignores.
-fn report_unsupported(cfg: &ServeConfig) {
-    if !cfg.unsupported.is_empty() {
-        output::warn(&format!(
-            "configuration keys not supported by regkit are ignored: {}",
-            cfg.unsupported.join(", ")
-        ));
+/// Prints each start-up warning the configuration deserves.
+fn report_warnings(cfg: &ServeConfig) {
+    for w in config::warnings(cfg) {
+        output::warn(&w.to_string());
     }
 }
 

@@ -52,6 +52,9 @@ pub struct RegistryOptions {
     /// Advertised as `OCI-Chunk-Min-Length` on upload start, when set (default unset:
     /// chunks of any size are accepted).
     pub chunk_min_length: Option<u64>,
+    /// Scheme and host (`https://reg.example.com:5000`) that make `Location` headers
+    /// absolute; `None` (the default) sends paths (`http.host`, `http.relativeurls`).
+    pub location_base: Option<String>,
 }
 
 impl Default for RegistryOptions {
@@ -61,6 +64,7 @@ impl Default for RegistryOptions {
             manifest_max_bytes: 4 * 1024 * 1024,
             catalog_max_entries: 1000,
             chunk_min_length: None,
+            location_base: None,
         }
     }
 }

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use super::auth::htpasswd::{self, HtpasswdAuth};
 use super::auth::{AuthFuture, AuthOutcome, Authenticator, Open};
-use super::config::{ServeConfig, UploadPurging};
+use super::config::{ServeConfig, UploadPurging, format_duration};
 use super::storage::{Storage, StorageOptions, fs::FsStorage};
 use super::{AppState, RegistryOptions, router, server};
 
@@ -54,7 +54,8 @@ pub fn state(cfg: &ServeConfig) -> Result<AppState, Error> {
         delete_enabled: cfg.storage.delete_enabled,
         manifest_max_bytes: usize::try_from(cfg.manifest_max_bytes).unwrap_or(usize::MAX),
         catalog_max_entries: usize::try_from(cfg.catalog_max_entries).unwrap_or(usize::MAX),
-        ..RegistryOptions::default()
+        chunk_min_length: cfg.chunk_min_length,
+        location_base: cfg.location_base().map(str::to_string),
     };
     let auth: Arc<dyn Authenticator> = match &cfg.auth {
         Some(a) => {
@@ -81,11 +82,19 @@ pub async fn run(
     Ok(result?)
 }
 
-/// Every `interval`, removes uploads older than `age` (or only reports them in dry-run).
+/// Every `interval` (starting now), removes uploads older than `age` (or only reports them in
+/// dry-run). Says once at start what it will do, so an operator can see it is off.
 async fn purge_loop(storage: Arc<dyn Storage>, p: UploadPurging) {
     if !p.enabled || p.interval.is_zero() {
+        tracing::info!("upload purging is disabled: abandoned uploads are kept");
         return;
     }
+    tracing::info!(
+        age = %format_duration(p.age),
+        interval = %format_duration(p.interval),
+        dryrun = p.dry_run,
+        "upload purging enabled"
+    );
     let mut tick = tokio::time::interval(p.interval);
     loop {
         tick.tick().await;

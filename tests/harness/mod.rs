@@ -194,18 +194,31 @@ pub fn wait_for_port(addr: &str) {
 
 /// Path (relative) -> contents of every file under `dir`.
 pub fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
+    walk_tree(dir, false)
+}
+
+/// Like [`snapshot`], with every directory too, as `<path>/` with no content: a request
+/// that leaves an empty directory behind changes this snapshot.
+pub fn snapshot_tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    walk_tree(dir, true)
+}
+
+fn walk_tree(dir: &Path, dirs: bool) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
             if p.is_dir() {
-                walk(root, &p, out);
+                if dirs {
+                    out.insert(format!("{rel}/"), Vec::new());
+                }
+                stack.push(p);
             } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
                 out.insert(rel, std::fs::read(&p).unwrap());
             }
         }
     }
-    let mut out = std::collections::BTreeMap::new();
-    walk(dir, dir, &mut out);
     out
 }

@@ -112,8 +112,18 @@ async fn invalid_manifests_are_refused_and_change_nothing() {
         "MANIFEST_BLOB_UNKNOWN",
         "manifest",
     );
-    // A tag that breaks the grammar.
-    reg.put_manifest("v", ".bad", OCI_MANIFEST, &m).await.error(400, "MANIFEST_INVALID");
+    // A tag that breaks the grammar: pushing to it is an invalid manifest push (the spec has
+    // no TAG_INVALID), reading it finds no manifest (the conformance suite's
+    // `.INVALID_MANIFEST_NAME` expects 404).
+    let r = reg.put_manifest("v", ".bad", OCI_MANIFEST, &m).await.error(400, "MANIFEST_INVALID");
+    assert!(r.detail().contains("invalid tag \".bad\""), "{}", r.detail());
+    let by_digest = format!("{}?tag=ok&tag=-bad", digest(&m));
+    reg.put_manifest("v", &by_digest, OCI_MANIFEST, &m).await.error(400, "MANIFEST_INVALID");
+    for method in ["GET", "DELETE"] {
+        let r = reg.req(method, "/v2/v/manifests/.INVALID_MANIFEST_NAME", &[], Body::empty()).await;
+        r.error(404, "MANIFEST_UNKNOWN");
+    }
+    reg.req("HEAD", "/v2/v/manifests/.INVALID_MANIFEST_NAME", &[], Body::empty()).await.expect(404);
     assert_eq!(reg.snapshot(), before, "a refused push changed storage");
 }
 
@@ -130,16 +140,36 @@ async fn size_limit_accepts_4mib_and_refuses_above_with_413() {
     let before = reg.snapshot();
     doc["annotations"] = json!({"pad": "x".repeat(5 * 1024 * 1024)});
     let five = serde_json::to_vec(&doc).unwrap();
-    reg.put_manifest("big", "five", OCI_MANIFEST, &five).await.error(413, "SIZE_INVALID");
+    // Streamed without a length: refused once the limit is passed.
+    let r = reg
+        .req(
+            "PUT",
+            "/v2/big/manifests/five",
+            &[("content-type", OCI_MANIFEST)],
+            Body::from_stream(futures_util::stream::iter([Ok::<_, std::io::Error>(five.clone())])),
+        )
+        .await
+        .error(413, "SIZE_INVALID");
+    let limit = 4 * 1024 * 1024;
+    assert_eq!(
+        r.detail(),
+        format!("manifest is over the size limit: more than {limit} bytes, limit {limit} bytes")
+    );
+    // Announced by Content-Length: refused before reading.
     let len = five.len().to_string();
-    reg.req(
-        "PUT",
-        "/v2/big/manifests/five",
-        &[("content-type", OCI_MANIFEST), ("content-length", &len)],
-        five,
-    )
-    .await
-    .error(413, "SIZE_INVALID");
+    let r = reg
+        .req(
+            "PUT",
+            "/v2/big/manifests/five",
+            &[("content-type", OCI_MANIFEST), ("content-length", &len)],
+            five,
+        )
+        .await
+        .error(413, "SIZE_INVALID");
+    assert_eq!(
+        r.detail(),
+        format!("manifest is over the size limit: {len} bytes, limit {limit} bytes")
+    );
     assert_eq!(reg.snapshot(), before);
     // A limit set higher accepts it.
     let roomy = Reg::with(RegistryOptions { manifest_max_bytes: 8 << 20, ..Default::default() });

@@ -91,22 +91,9 @@ impl Reg {
         self.req("GET", uri, &[], Body::empty()).await
     }
 
-    /// Every regular file under the root with its content.
+    /// Every file under the root with its content, and every directory (as `<path>/`).
     pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
-        let mut out = BTreeMap::new();
-        let mut stack = vec![self.root().to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                let p = e.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    let rel = p.strip_prefix(self.root()).unwrap().display().to_string();
-                    out.insert(rel, std::fs::read(&p).unwrap());
-                }
-            }
-        }
-        out
+        crate::harness::snapshot_tree(self.root())
     }
 
     /// Pushes a blob monolithically and returns its digest.

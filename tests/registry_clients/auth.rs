@@ -1,10 +1,10 @@
 //! Missing, wrong and unknown-user credentials on every endpoint family (base, blobs, uploads,
 //! manifests, tags, catalog, referrers) over TLS: each answer is 401 `UNAUTHORIZED` with the
-//! `WWW-Authenticate: Basic realm="..."` challenge, and the storage root is byte-for-byte what
-//! it was before.
+//! `WWW-Authenticate: Basic realm="..."` challenge, and the storage root (files and
+//! directories) is byte-for-byte what it was before.
 
 use super::{Kind, OCI_MANIFEST, PASSWORD, REALM, Target, USER, start_upload, with_query};
-use crate::harness::{Workspace, snapshot};
+use crate::harness::{Workspace, snapshot_tree};
 
 /// `manifest` is the digest of an OCI manifest stored in `repo` (so each request would
 /// succeed, or change something, with the right credentials).
@@ -57,7 +57,7 @@ pub fn every_endpoint_family_refuses_bad_credentials(
             t.curl_as(ws, None, "GET", &referrers, &[]).expect(404, "distribution 2.8 referrers");
         }
     }
-    let before = snapshot(&t.root);
+    let before = snapshot_tree(&t.root);
     let challenge = format!("basic realm=\"{}\"", REALM.to_ascii_lowercase());
     let wrong = format!("{USER}:x{PASSWORD}");
     let stranger = format!("mallory:{PASSWORD}");
@@ -83,7 +83,7 @@ pub fn every_endpoint_family_refuses_bad_credentials(
             }
         }
     }
-    assert!(before == snapshot(&t.root), "a refused request changed the storage");
+    assert!(before == snapshot_tree(&t.root), "a refused request changed the storage");
     // The upload the intruders tried to cancel is still there for its owner.
     let status = t.curl(ws, "GET", &upload, &[]);
     status.expect(204, "the upload survives the refused requests");

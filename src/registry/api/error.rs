@@ -1,8 +1,9 @@
 //! The OCI error table: every error code the distribution spec defines, with its HTTP
 //! status and message in one exhaustive match, and [`ApiError`], the one error type every
 //! handler returns. Storage and name errors are mapped to wire codes here and nowhere else,
-//! so this file decides what a client may see; an internal failure becomes a bare 500 whose
-//! cause travels as a response extension for the logging layer.
+//! so this file decides what a client may see; an internal failure becomes a 500 with the
+//! generic `UNKNOWN` error and no detail, its cause travelling as a response extension for
+//! the logging layer only.
 
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -11,7 +12,8 @@ use serde_json::json;
 use super::names::NameError;
 use crate::registry::storage;
 
-/// The error codes of the OCI distribution spec (v1.1, "Error Codes" table), exactly.
+/// The error codes of the OCI distribution spec (v1.1, "Error Codes" table), exactly, plus
+/// `UNKNOWN` for internal failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     /// code-1: blob unknown to registry.
@@ -42,6 +44,9 @@ pub enum ErrorCode {
     Unsupported,
     /// code-14: too many requests.
     TooManyRequests,
+    /// Not in the spec's table: distribution's code for an internal failure, and what the
+    /// Docker Registry API tells clients to treat any unknown code as.
+    Unknown,
 }
 
 impl ErrorCode {
@@ -87,6 +92,7 @@ impl ErrorCode {
             TooManyRequests => {
                 ("TOOMANYREQUESTS", StatusCode::TOO_MANY_REQUESTS, "too many requests")
             }
+            Unknown => ("UNKNOWN", StatusCode::INTERNAL_SERVER_ERROR, "unknown error"),
         }
     }
 }
@@ -122,7 +128,7 @@ impl ApiError {
         ApiError { kind: Kind::Code { code, detail }, status: None, headers: Vec::new() }
     }
 
-    /// An internal failure: a bare 500 to the client, `cause` logged.
+    /// An internal failure: 500 `UNKNOWN` without detail to the client, `cause` logged.
     pub fn internal(cause: impl Into<String>) -> Self {
         ApiError { kind: Kind::Internal(cause.into()), status: None, headers: Vec::new() }
     }
@@ -153,25 +159,23 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut resp = match self.kind {
-            Kind::Internal(cause) => {
-                let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
-                r.extensions_mut().insert(InternalError(cause));
-                r
-            }
-            Kind::Code { code, detail } => {
-                let (name, status, message) = code.describe();
-                let body = json!({"errors": [{
-                    "code": name,
-                    "message": message,
-                    "detail": detail.unwrap_or(serde_json::Value::Null),
-                }]});
-                let mut r = (self.status.unwrap_or(status), body.to_string()).into_response();
-                r.headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                r
-            }
+        let (code, detail, cause) = match self.kind {
+            Kind::Code { code, detail } => (code, detail, None),
+            // Paths and OS errors stay in the log: the client only learns that it failed.
+            Kind::Internal(cause) => (ErrorCode::Unknown, None, Some(cause)),
         };
+        let (name, status, message) = code.describe();
+        let body = json!({"errors": [{
+            "code": name,
+            "message": message,
+            "detail": detail.unwrap_or(serde_json::Value::Null),
+        }]});
+        let mut resp = (self.status.unwrap_or(status), body.to_string()).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(cause) = cause {
+            resp.extensions_mut().insert(InternalError(cause));
+        }
         for (k, v) in self.headers {
             resp.headers_mut().append(k, v);
         }
@@ -183,8 +187,9 @@ impl From<NameError> for ApiError {
     fn from(e: NameError) -> Self {
         let code = match e {
             NameError::Name(..) => ErrorCode::NameInvalid,
-            // distribution's TAG_INVALID is not a spec code; the spec's closest is
-            // MANIFEST_INVALID (the reference cannot name a manifest).
+            // The spec's code MUST be one of its table, which dropped TAG_INVALID: a push to
+            // (or `?tag=`) a tag outside the grammar is an invalid manifest push. Reads of such
+            // a tag answer 404 MANIFEST_UNKNOWN instead (see `dispatch`).
             NameError::Tag(_) => ErrorCode::ManifestInvalid,
             NameError::Digest(..) => ErrorCode::DigestInvalid,
             NameError::Upload(_) => ErrorCode::BlobUploadUnknown,

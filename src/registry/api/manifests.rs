@@ -21,7 +21,7 @@ use http_body_util::BodyExt;
 use super::error::{ApiError, ErrorCode};
 use super::manifest_doc;
 use super::names::{Algorithm, Reference, RepoName, Tag};
-use super::{DOCKER_CONTENT_DIGEST, content_length, hv, query};
+use super::{DOCKER_CONTENT_DIGEST, content_length, hv, location, query};
 use crate::registry::AppState;
 use crate::registry::storage::Error as StorageError;
 
@@ -60,10 +60,12 @@ pub async fn put_manifest(
     body: Body,
 ) -> Result<Response, ApiError> {
     let limit = state.options.manifest_max_bytes;
-    let too_large = |n: String| {
+    // Spec: "respond to a request to push a manifest over this limit with a response code
+    // 413 Payload Too Large". The code is the size one; the detail says which limit.
+    let too_large = |size: String| {
         ApiError::detail(
             ErrorCode::SizeInvalid,
-            format!("manifest is {n} bytes; this registry accepts at most {limit}"),
+            format!("manifest is over the size limit: {size} bytes, limit {limit} bytes"),
         )
         .with_status(StatusCode::PAYLOAD_TOO_LARGE)
     };
@@ -134,7 +136,7 @@ pub async fn put_manifest(
     state.storage.put_manifest(repo, &digest, bytes, &tags).await?;
     let mut b = Response::builder()
         .status(StatusCode::CREATED)
-        .header(header::LOCATION, hv(format!("/v2/{repo}/manifests/{digest}")))
+        .header(header::LOCATION, hv(location(state, &format!("/v2/{repo}/manifests/{digest}"))))
         .header(DOCKER_CONTENT_DIGEST, hv(digest.to_string()))
         .header(header::CONTENT_LENGTH, 0);
     if let Some(subject) = &doc.subject {

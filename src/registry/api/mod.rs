@@ -51,6 +51,15 @@ pub(crate) fn content_length(parts: &Parts) -> Result<Option<u64>, ApiError> {
     }
 }
 
+/// The `Location` of `path` (which starts with `/v2/`): absolute when the registry has an
+/// external URL (`http.host`), the path itself otherwise.
+pub(crate) fn location(state: &crate::registry::AppState, path: &str) -> String {
+    match &state.options.location_base {
+        Some(base) => format!("{base}{path}"),
+        None => path.to_string(),
+    }
+}
+
 /// A header value from text this module built (digests, ids, numbers: always valid).
 pub(crate) fn hv(s: impl AsRef<str>) -> HeaderValue {
     HeaderValue::from_str(s.as_ref()).unwrap_or_else(|_| HeaderValue::from_static(""))

@@ -12,7 +12,9 @@ use axum::response::Response;
 
 use super::error::{ApiError, ErrorCode, range_header};
 use super::names::{Digest, RepoName, UploadId};
-use super::{DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, content_length, hv, query, query_param};
+use super::{
+    DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID, content_length, hv, location, query, query_param,
+};
 use crate::registry::AppState;
 use crate::registry::storage::ByteStream;
 
@@ -31,7 +33,7 @@ pub async fn start_upload(
         // is sound while access is all-or-nothing (htpasswd); a per-repository authorizer
         // must check read access to `from`, and refuse or restrict mounts without it.
         if state.storage.mount_blob(repo, &digest, from.as_ref()).await? {
-            return blob_created(repo, &digest);
+            return blob_created(state, repo, &digest);
         }
         // Not mountable: the spec says to answer as for a plain POST (202 + upload).
     } else if let Some(d) = query_param(&q, "digest") {
@@ -48,10 +50,10 @@ pub async fn start_upload(
             let _ = state.storage.cancel_upload(repo, &id).await;
             return Err(e.into());
         }
-        return blob_created(repo, &digest);
+        return blob_created(state, repo, &digest);
     }
     let id = state.storage.start_upload(repo).await?;
-    let mut resp = upload_progress(StatusCode::ACCEPTED, repo, &id, 0)?;
+    let mut resp = upload_progress(state, StatusCode::ACCEPTED, repo, &id, 0)?;
     if let Some(min) = state.options.chunk_min_length {
         resp.headers_mut()
             .insert(HeaderName::from_static("oci-chunk-min-length"), hv(min.to_string()));
@@ -66,7 +68,7 @@ pub async fn upload_status(
     id: &UploadId,
 ) -> Result<Response, ApiError> {
     let size = state.storage.upload_size(repo, id).await?;
-    upload_progress(StatusCode::NO_CONTENT, repo, id, size)
+    upload_progress(state, StatusCode::NO_CONTENT, repo, id, size)
 }
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`: appends a chunk (with `Content-Range`) or streams
@@ -80,11 +82,11 @@ pub async fn patch_upload(
 ) -> Result<Response, ApiError> {
     let (start, len) = chunk_bounds(parts)?;
     match state.storage.append_upload(repo, id, start, len, body).await {
-        Ok(size) => upload_progress(StatusCode::ACCEPTED, repo, id, size),
+        Ok(size) => upload_progress(state, StatusCode::ACCEPTED, repo, id, size),
         Err(e) => {
             // Tell the client where the upload is so it can resume (416 carries Range).
             Err(ApiError::from(e)
-                .with_header(header::LOCATION, &upload_location(repo, id))
+                .with_header(header::LOCATION, &location(state, &upload_path(repo, id)))
                 .with_header(HeaderName::from_static(DOCKER_UPLOAD_UUID), id.as_str()))
         }
     }
@@ -107,7 +109,7 @@ pub async fn put_upload(
     let (start, len) = chunk_bounds(parts)?;
     state.storage.append_upload(repo, id, start, len, body).await?;
     state.storage.finish_upload(repo, id, &digest).await?;
-    blob_created(repo, &digest)
+    blob_created(state, repo, &digest)
 }
 
 /// `DELETE /v2/<name>/blobs/uploads/<id>`: 204.
@@ -157,12 +159,13 @@ fn chunk_bounds(parts: &Parts) -> Result<(Option<u64>, Option<u64>), ApiError> {
     Ok((Some(start), Some(range_len)))
 }
 
-fn upload_location(repo: &RepoName, id: &UploadId) -> String {
+fn upload_path(repo: &RepoName, id: &UploadId) -> String {
     format!("/v2/{repo}/blobs/uploads/{id}")
 }
 
 /// A 202/204 upload answer: `Location`, `Range`, `Docker-Upload-UUID`, empty body.
 fn upload_progress(
+    state: &AppState,
     status: StatusCode,
     repo: &RepoName,
     id: &UploadId,
@@ -170,7 +173,7 @@ fn upload_progress(
 ) -> Result<Response, ApiError> {
     Response::builder()
         .status(status)
-        .header(header::LOCATION, hv(upload_location(repo, id)))
+        .header(header::LOCATION, hv(location(state, &upload_path(repo, id))))
         .header(header::RANGE, hv(range_header(size)))
         .header(DOCKER_UPLOAD_UUID, hv(id.as_str()))
         .header(header::CONTENT_LENGTH, 0)
@@ -179,10 +182,10 @@ fn upload_progress(
 }
 
 /// 201 for a blob now in the repository.
-fn blob_created(repo: &RepoName, digest: &Digest) -> Result<Response, ApiError> {
+fn blob_created(state: &AppState, repo: &RepoName, digest: &Digest) -> Result<Response, ApiError> {
     Response::builder()
         .status(StatusCode::CREATED)
-        .header(header::LOCATION, hv(format!("/v2/{repo}/blobs/{digest}")))
+        .header(header::LOCATION, hv(location(state, &format!("/v2/{repo}/blobs/{digest}"))))
         .header(DOCKER_CONTENT_DIGEST, hv(digest.to_string()))
         .header(header::CONTENT_LENGTH, 0)
         .body(Body::empty())

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -75,6 +76,8 @@ pub struct HtpasswdAuth {
     ttl: Duration,
     state: Mutex<State>,
     bcrypt_slots: tokio::sync::Semaphore,
+    /// bcrypt comparisons that ran to the end (see [`HtpasswdAuth::bcrypt_comparisons`]).
+    comparisons: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -102,15 +105,15 @@ impl Loaded {
         Loaded { file, dummy }
     }
 
-    fn verify(&self, user: &str, password: &str) -> bool {
+    /// Whether `password` is `user`'s, and whether a full bcrypt comparison ran (false only
+    /// when a hash is malformed, which bcrypt rejects before doing any work).
+    fn verify(&self, user: &str, password: &str) -> (bool, bool) {
         match self.file.hash_of(user) {
-            Some(hash) if scheme(hash) == Scheme::Bcrypt => {
-                bcrypt::verify(password, hash).unwrap_or(false)
-            }
-            _ => {
-                let _ = bcrypt::verify(password, &self.dummy);
-                false
-            }
+            Some(hash) if scheme(hash) == Scheme::Bcrypt => match bcrypt::verify(password, hash) {
+                Ok(ok) => (ok, true),
+                Err(_) => (false, false),
+            },
+            _ => (false, bcrypt::verify(password, &self.dummy).is_ok()),
         }
     }
 }
@@ -184,6 +187,7 @@ impl HtpasswdAuth {
                 file: Some(Arc::new(loaded)),
                 cache: HashMap::new(),
             }),
+            comparisons: AtomicU64::new(0),
         })
     }
 
@@ -237,6 +241,12 @@ impl HtpasswdAuth {
             return Ok(true);
         }
         Ok(self.verify_uncached(&file, user, password, digest))
+    }
+
+    /// How many bcrypt comparisons ran to completion since start (for tests and
+    /// diagnostics): one per uncached check, for unknown users too.
+    pub fn bcrypt_comparisons(&self) -> u64 {
+        self.comparisons.load(Ordering::Relaxed)
     }
 
     /// Number of users currently cached (for tests and diagnostics).
@@ -299,7 +309,10 @@ impl HtpasswdAuth {
         password: &str,
         digest: [u8; 32],
     ) -> bool {
-        let ok = file.verify(user, password);
+        let (ok, compared) = file.verify(user, password);
+        if compared {
+            self.comparisons.fetch_add(1, Ordering::Relaxed);
+        }
         if ok && !self.ttl.is_zero() {
             let mut st = self.lock();
             // Only remember the result if the file did not change during the comparison.
@@ -428,6 +441,37 @@ mod tests {
         // A cached user with a wrong password is still refused.
         assert_eq!(auth.check(&basic("alice", "wonderlan")), Err(Denied::BadCredentials));
         assert_eq!(auth.check(&basic("alice", "wonderland")), Ok("alice".into()));
+    }
+
+    #[test]
+    fn unknown_users_cost_a_full_bcrypt_comparison() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        write_users(&path, &[("alice", "wonderland")]);
+        let auth = HtpasswdAuth::open("Test", &path).unwrap();
+        let count = || auth.bcrypt_comparisons();
+        assert_eq!(count(), 0);
+        // An unknown user is compared against the dummy hash, to the end.
+        assert_eq!(auth.check(&basic("mallory", "wonderland")), Err(Denied::BadCredentials));
+        assert_eq!(count(), 1);
+        assert_eq!(auth.check(&basic("mallory", "other")), Err(Denied::BadCredentials));
+        assert_eq!(count(), 2);
+        // A known user with a wrong password costs the same, every time.
+        assert_eq!(auth.check(&basic("alice", "nope")), Err(Denied::BadCredentials));
+        assert_eq!(count(), 3);
+        // The right password costs one comparison, then is answered from the cache.
+        assert_eq!(auth.check(&basic("alice", "wonderland")), Ok("alice".into()));
+        assert_eq!(auth.check(&basic("alice", "wonderland")), Ok("alice".into()));
+        assert_eq!(count(), 4);
+        // Requests refused before any password is looked at cost nothing.
+        assert_eq!(auth.check(&HeaderMap::new()), Err(Denied::Missing));
+        assert_eq!(count(), 4);
+        // The async path (the server's) counts the same way.
+        let auth = Arc::new(auth);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let denied = rt.block_on(auth.check_async(&basic("nobody", "x")));
+        assert_eq!(denied, Err(Denied::BadCredentials));
+        assert_eq!(auth.bcrypt_comparisons(), 5);
     }
 
     #[test]

@@ -6,18 +6,22 @@
 //! overrides (applied to the untyped tree, as the reference does), then flags. Keys regkit
 //! does not support are collected in [`ServeConfig::unsupported`] for one start-up warning;
 //! keys whose absence would silently change behaviour (another storage driver, token auth,
-//! Let's Encrypt, a URL prefix, read-only mode) are errors. This module only reads settings;
-//! `registry::tls` and `registry::server` act on them.
+//! Let's Encrypt, a URL prefix, read-only mode, a pull-through cache) are errors. This module
+//! only reads settings and says what they mean ([`warnings`]); `registry::tls`,
+//! `registry::server` and `registry::serve` act on them.
 //!
-//! regkit extensions to the schema: `storage.filesystem.fsync` (default true; `storage.fsync`
-//! is accepted too, but the reference refuses a config that has it) and
+//! regkit extensions to the schema, all in places where the reference registry ignores
+//! unknown keys (so the same file still starts it): `storage.filesystem.fsync` (default true;
+//! `storage.fsync` is accepted too, but the reference refuses a config that has it),
 //! `http.tls.reloadinterval` (how often certificate files are checked; default 2s, 0 = only
-//! on SIGHUP).
+//! on SIGHUP) and `http.chunkminlength` (bytes advertised as `OCI-Chunk-Min-Length` when an
+//! upload starts; default unset).
 
 mod duration;
 mod schema;
 mod section;
 pub mod value;
+mod warnings;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -27,6 +31,7 @@ use axum::http::{HeaderName, HeaderValue};
 use thiserror::Error;
 
 pub use duration::{format as format_duration, parse as parse_duration};
+pub use warnings::{Warning, warnings};
 
 /// Storage root of the embedded default.
 pub const EMBEDDED_ROOT: &str = "./data";
@@ -150,10 +155,14 @@ pub struct ServeConfig {
     pub headers: Vec<(HeaderName, Vec<HeaderValue>)>,
     /// `http.draintimeout`: how long in-flight requests may finish after SIGTERM.
     pub draintimeout: Duration,
-    /// `http.host`: external base URL for `Location` headers, when set.
+    /// `http.host`: the registry's external URL (`https://reg.example.com:5000`, no trailing
+    /// slash), which makes `Location` headers absolute unless `relative_urls` is set.
     pub host: Option<String>,
-    /// `http.relativeurls`: `Location` headers are relative.
+    /// `http.relativeurls`: `Location` headers stay relative even when `host` is set.
     pub relative_urls: bool,
+    /// `http.chunkminlength` (regkit extension): sent as `OCI-Chunk-Min-Length` when an
+    /// upload starts; `None` sends no header.
+    pub chunk_min_length: Option<u64>,
     /// Storage settings.
     pub storage: StorageSettings,
     /// `auth.htpasswd`; `None` means the registry is open.
@@ -323,6 +332,24 @@ pub fn load<I>(file: Option<&Path>, env: I, flags: &Overrides) -> Result<ServeCo
 where
     I: IntoIterator<Item = (String, String)>,
 {
+    load_in(Path::new("."), file, env, flags)
+}
+
+/// [`load`] with the embedded default's files (`./pki/site.crt`, `./pki/site.key`,
+/// `./auth/htpasswd`, `./data`) looked up in `dir` instead of the working directory.
+pub fn load_in<I>(
+    dir: &Path,
+    file: Option<&Path>,
+    env: I,
+    flags: &Overrides,
+) -> Result<ServeConfig, Error>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    // `dir` itself for ".", so that the working directory's paths print as `./pki/site.crt`.
+    let embedded = |rel: &str| {
+        if dir == Path::new(".") { PathBuf::from(rel) } else { dir.join(rel) }
+    };
     let (text, source) = match file {
         Some(path) => (
             std::fs::read_to_string(path)
@@ -336,6 +363,9 @@ where
         .map_err(|e| Error::Yaml { path: shown, message: e.to_string().replace('\n', " ") })?;
     value::apply_env(&mut tree, env);
     let mut cfg = schema::from_tree(tree)?;
+    if source == Source::Embedded && cfg.storage.root == Path::new(EMBEDDED_ROOT) {
+        cfg.storage.root = embedded(EMBEDDED_ROOT);
+    }
 
     if let (Some(certificate), Some(key)) = (&flags.tls_cert, &flags.tls_key) {
         let mut tls = cfg.tls.take().unwrap_or_else(|| TlsSettings {
@@ -355,23 +385,20 @@ where
             message: "give both or neither".into(),
         });
     }
-    if cfg.tls.is_none()
-        && source == Source::Embedded
-        && Path::new(EMBEDDED_TLS_CERT).is_file()
-        && Path::new(EMBEDDED_TLS_KEY).is_file()
-    {
+    let (cert, key) = (embedded(EMBEDDED_TLS_CERT), embedded(EMBEDDED_TLS_KEY));
+    if cfg.tls.is_none() && source == Source::Embedded && cert.is_file() && key.is_file() {
         cfg.tls = Some(TlsSettings {
-            certificate: EMBEDDED_TLS_CERT.into(),
-            key: EMBEDDED_TLS_KEY.into(),
+            certificate: cert,
+            key,
             client_cas: Vec::new(),
             client_auth: ClientAuth::Require,
             min_version: TlsVersion::Tls12,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
         });
     }
-    if cfg.auth.is_none() && source == Source::Embedded && Path::new(EMBEDDED_HTPASSWD).is_file() {
-        cfg.auth =
-            Some(HtpasswdSettings { realm: DEFAULT_REALM.into(), path: EMBEDDED_HTPASSWD.into() });
+    let htpasswd = embedded(EMBEDDED_HTPASSWD);
+    if cfg.auth.is_none() && source == Source::Embedded && htpasswd.is_file() {
+        cfg.auth = Some(HtpasswdSettings { realm: DEFAULT_REALM.into(), path: htpasswd });
     }
     if let Some(root) = &flags.root {
         cfg.storage.root = root.clone();
@@ -419,6 +446,13 @@ impl ServeConfig {
             })
     }
 
+    /// What `Location` headers start with: `http.host` unless `http.relativeurls` is set
+    /// (then, and without a host, they are paths). distribution lets `host` win over
+    /// `relativeurls: true`; regkit honours the explicit request for relative URLs.
+    pub fn location_base(&self) -> Option<&str> {
+        self.host.as_deref().filter(|_| !self.relative_urls)
+    }
+
     /// The effective settings as JSON, for `regkit serve --check --json`.
     pub fn summary(&self) -> serde_json::Value {
         let p = |p: &Path| p.display().to_string();
@@ -445,6 +479,7 @@ impl ServeConfig {
             "draintimeout": format_duration(self.draintimeout),
             "host": self.host,
             "relativeurls": self.relative_urls,
+            "chunkminlength": self.chunk_min_length,
             "storage": {
                 "rootdirectory": p(&self.storage.root),
                 "delete": self.storage.delete_enabled,

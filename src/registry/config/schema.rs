@@ -48,14 +48,13 @@ pub(super) fn from_tree(tree: Value) -> Result<ServeConfig, Error> {
             return Err(Error::Unsupported { key: f.path, what: "a URL prefix".into() });
         }
     }
-    let host = match http.take("host") {
-        Some(f) => Some(f.string()?).filter(|s| !s.is_empty()),
-        None => None,
-    };
+    let host = opt(http.take("host"), external_url)?;
     // Upload state lives on the server's disk, so regkit has no use for the shared secret
     // the reference signs upload state with; accepting it keeps existing files working.
     let _ = http.take("secret");
     let relative_urls = opt(http.take("relativeurls"), Field::bool)?.unwrap_or(false);
+    // regkit extension: the OCI-Chunk-Min-Length advertised when an upload starts.
+    let chunk_min_length = opt(http.take("chunkminlength"), Field::u64)?.filter(|&n| n > 0);
     let draintimeout = opt(http.take("draintimeout"), Field::duration)?;
     let tls = tls(http.section("tls")?, &mut unsupported)?;
     let headers = headers(http.section("headers")?)?;
@@ -63,6 +62,21 @@ pub(super) fn from_tree(tree: Value) -> Result<ServeConfig, Error> {
     let http2_enabled = !opt(http2.take("disabled"), Field::bool)?.unwrap_or(false);
     http2.finish(&mut unsupported);
     http.finish(&mut unsupported);
+    let mut proxy = root.section("proxy")?;
+    if let Some(f) = proxy.take("remoteurl") {
+        // Without this check regkit would run as an ordinary registry that never asks the
+        // upstream: every pull of an image not pushed here would fail.
+        return Err(Error::Invalid {
+            message: format!(
+                "regkit cannot be a pull-through cache (of {:?}): it would run as an ordinary \
+                 registry instead. Run registry:2 (distribution) for a pull-through cache, or \
+                 remove the proxy section",
+                f.string()?
+            ),
+            key: f.path,
+        });
+    }
+    proxy.finish(&mut unsupported);
     let mut catalog = root.section("catalog")?;
     let catalog_max_entries = opt(catalog.take("maxentries"), Field::u64)?.unwrap_or(1000);
     catalog.finish(&mut unsupported);
@@ -76,6 +90,7 @@ pub(super) fn from_tree(tree: Value) -> Result<ServeConfig, Error> {
         draintimeout: draintimeout.unwrap_or(super::DEFAULT_DRAIN_TIMEOUT),
         host,
         relative_urls,
+        chunk_min_length,
         storage,
         auth,
         log,
@@ -83,6 +98,24 @@ pub(super) fn from_tree(tree: Value) -> Result<ServeConfig, Error> {
         manifest_max_bytes: super::DEFAULT_MANIFEST_MAX_BYTES,
         unsupported,
     })
+}
+
+/// `http.host`: an absolute `http://` or `https://` URL with no path (regkit serves at `/`,
+/// so a prefix there would produce URLs it does not answer), kept without a trailing slash.
+fn external_url(f: &Field) -> Result<String, Error> {
+    let text = f.string()?;
+    let bad = |why: &str| Error::Invalid {
+        key: f.path.clone(),
+        message: format!("{why}, e.g. https://registry.example.com:5000 (not {text:?})"),
+    };
+    let uri: axum::http::Uri = text.parse().map_err(|_| bad("expected a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.authority().is_none() {
+        return Err(bad("expected an http:// or https:// URL with a host"));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(bad("expected scheme and host only, without a path or query"));
+    }
+    Ok(text.trim_end_matches('/').to_string())
 }
 
 fn opt<T>(f: Option<Field>, read: impl Fn(&Field) -> Result<T, Error>) -> Result<Option<T>, Error> {

@@ -207,11 +207,79 @@ fn flags_override_file_and_env() {
 
 #[test]
 fn embedded_default_is_plain_http_on_loopback() {
-    let cfg = load(None, std::iter::empty(), &Overrides::default()).unwrap();
+    // An empty directory, whatever the working directory holds.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = load_in(dir.path(), None, std::iter::empty(), &Overrides::default()).unwrap();
     assert_eq!(cfg.addr, DEFAULT_PLAIN_ADDR);
     assert!(cfg.tls.is_none());
-    assert_eq!(cfg.storage.root, PathBuf::from("./data"));
+    assert!(cfg.auth.is_none());
+    assert_eq!(cfg.storage.root, dir.path().join(EMBEDDED_ROOT));
     assert!(cfg.unsupported.is_empty(), "{:?}", cfg.unsupported);
     assert_eq!(cfg.draintimeout, DEFAULT_DRAIN_TIMEOUT);
     assert_eq!(cfg.summary()["storage"]["uploadpurging"]["age"], "168h");
+}
+
+#[test]
+fn embedded_default_picks_up_pki_and_auth_of_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in [EMBEDDED_TLS_CERT, EMBEDDED_TLS_KEY, EMBEDDED_HTPASSWD] {
+        let p = dir.path().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "x").unwrap();
+    }
+    let env = [("REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY".to_string(), "/srv/r".to_string())];
+    let cfg = load_in(dir.path(), None, env, &Overrides::default()).unwrap();
+    let tls = cfg.tls.as_ref().unwrap();
+    assert_eq!(tls.certificate, dir.path().join(EMBEDDED_TLS_CERT));
+    assert_eq!(tls.key, dir.path().join(EMBEDDED_TLS_KEY));
+    assert_eq!(cfg.auth.as_ref().unwrap().path, dir.path().join(EMBEDDED_HTPASSWD));
+    assert_eq!(cfg.addr, DEFAULT_TLS_ADDR);
+    // The environment still chooses the root.
+    assert_eq!(cfg.storage.root, PathBuf::from("/srv/r"));
+    // A key alone is not a certificate: back to plain HTTP.
+    std::fs::remove_file(dir.path().join(EMBEDDED_TLS_CERT)).unwrap();
+    let cfg = load_in(dir.path(), None, std::iter::empty(), &Overrides::default()).unwrap();
+    assert!(cfg.tls.is_none());
+    assert_eq!(cfg.addr, DEFAULT_PLAIN_ADDR);
+}
+
+#[test]
+fn a_pull_through_cache_is_refused_naming_the_key() {
+    let text = "proxy:\n  remoteurl: https://registry-1.docker.io\n  username: u\n";
+    let err = load_text(text, &[], &Overrides::default()).unwrap_err().to_string();
+    assert!(err.starts_with("proxy.remoteurl: regkit cannot be a pull-through cache"), "{err}");
+    assert!(err.contains("Run registry:2 (distribution) for a pull-through cache"), "{err}");
+    let env = [("REGISTRY_PROXY_REMOTEURL", "https://mirror.example.com")];
+    let err = load_text("", &env, &Overrides::default()).unwrap_err().to_string();
+    assert!(err.starts_with("proxy.remoteurl:"), "{err}");
+    // Without a remote URL the reference runs no proxy either: only a warning.
+    let cfg = load_text("proxy: {ttl: 1h}", &[], &Overrides::default()).unwrap();
+    assert_eq!(cfg.unsupported, ["proxy.ttl"]);
+}
+
+#[test]
+fn host_relativeurls_and_chunk_min_length() {
+    let load = |text: &str| load_text(text, &[], &Overrides::default());
+    let cfg =
+        load("http: {host: 'https://reg.example.com:5000/', chunkminlength: 5242880}").unwrap();
+    assert_eq!(cfg.host.as_deref(), Some("https://reg.example.com:5000"));
+    assert_eq!(cfg.location_base(), Some("https://reg.example.com:5000"));
+    assert_eq!(cfg.chunk_min_length, Some(5 << 20));
+    assert!(cfg.unsupported.is_empty(), "{:?}", cfg.unsupported);
+    let cfg =
+        load("http: {host: 'http://10.0.0.5', relativeurls: true, chunkminlength: 0}").unwrap();
+    assert_eq!(cfg.location_base(), None);
+    assert_eq!(cfg.chunk_min_length, None);
+    let cfg = load("http: {relativeurls: false}").unwrap();
+    assert_eq!(cfg.location_base(), None);
+    for (text, want) in [
+        ("http: {host: reg.example.com}", "http.host: expected an http:// or https:// URL"),
+        ("http: {host: 'ftp://reg.example.com'}", "http.host: expected an http:// or https://"),
+        ("http: {host: 'https://reg.example.com/v2'}", "http.host: expected scheme and host only"),
+        ("http: {host: 'https://a b'}", "http.host: expected a URL"),
+        ("http: {chunkminlength: 5MB}", "http.chunkminlength: expected a whole number"),
+    ] {
+        let err = load(text).unwrap_err().to_string();
+        assert!(err.starts_with(want), "{text}: {err}");
+    }
 }
