@@ -229,6 +229,8 @@ impl FsStorage {
         self.forget_upload(&dir);
         drop(guard);
         self.write_link(&self.layout.layer_link(repo, digest), digest).await?;
+        // No empty `_uploads` stays behind once the last upload of a repository is done.
+        super::prune_empty(parent(&dir), &self.layout.repo(repo)).await;
         Ok(state.size)
     }
 

@@ -33,6 +33,11 @@ impl Layout {
         &self.base
     }
 
+    /// `<root>` itself (distribution's `rootdirectory`).
+    pub fn root(&self) -> &Path {
+        self.base.ancestors().nth(3).unwrap_or(&self.base)
+    }
+
     /// The directory holding a blob's `data`.
     pub fn blob_dir(&self, d: &Digest) -> PathBuf {
         self.base.join("blobs").join(d.algorithm().as_str()).join(&d.hex()[..2]).join(d.hex())

@@ -75,11 +75,12 @@ impl FsStorage {
     }
 
     /// Deletes an upload's directory, then the directories that leaves empty (the
-    /// repository's `_uploads`, and the repository itself when the upload created it).
+    /// repository's `_uploads`, the repository itself when the upload created it, and the
+    /// layout's own directories on an empty root, which is never removed itself).
     /// `Ok(false)` when the upload did not exist.
     async fn discard_upload(&self, dir: &Path) -> Result<bool> {
         let removed = remove_tree(dir).await?;
-        prune_empty(parent(dir), &self.layout.repositories()).await;
+        prune_empty(parent(dir), self.layout.root()).await;
         Ok(removed)
     }
 
