@@ -19,8 +19,8 @@
 #   --runs N           runs per bench; figures are medians (default 1)
 #   --parallel N       concurrent pushes of the peak-RSS workload (default 16)
 #   --parallel-size S  size of each of those pushes (default 256MiB)
-#   --repos N          repositories created for the catalog workload (default 2000; the
-#                      issue's 100,000 takes about an hour per server here: pass it explicitly)
+#   --repos N          repositories created for the catalog workload (default 2000), once,
+#                      through regkit serve when it runs; both servers then list that root
 #   --speed-seconds N  seconds per block size for `openssl speed` (default 3)
 #   --dd-mib N         size of the fdatasync write test in MiB (default 1024)
 #   --out FILE         where to write the results (default BENCHMARKS.md in the repo)
@@ -158,11 +158,16 @@ write_config() {
 
 url_for() { case "$1" in plain) echo "http://127.0.0.1:$port" ;; *) echo "https://127.0.0.1:$port" ;; esac; }
 
-# start_server SERVER MODE: starts it on a fresh data dir, waits until /v2/ answers.
+# start_server SERVER MODE [DATADIR]: starts it on DATADIR (default a fresh one), waits until
+# /v2/ answers. server_data names the directory, so stop_server can remove a fresh one.
+server_data=""
 start_server() {
-  local server=$1 mode=$2 data config log
+  local server=$1 mode=$2 data=${3:-} config log
   port=$((port + 1))
-  data=$work/data/$server-$mode-$port
+  if [ -z "$data" ]; then
+    data=$work/data/$server-$mode-$port
+    server_data=$data
+  fi
   mkdir -p "$data"
   config=$(write_config "$mode" "$data")
   log=$work/results/$server-$mode-$port.log
@@ -188,6 +193,9 @@ stop_server() {
   kill "$server_pid" 2>/dev/null || true
   wait "$server_pid" 2>/dev/null || true
   server_pid=""
+  # Gigabytes per mode otherwise pile up on the disk both servers write to.
+  if [ -n "$server_data" ] && [ "$keep" = 0 ]; then rm -rf "$server_data"; fi
+  server_data=""
 }
 
 kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$server_pid/status"; }
@@ -203,11 +211,12 @@ bench() {
     || die "regkit bench failed against $(basename "$outfile" .json)"
 }
 
-# make_repos MODE N: N repositories, each holding one tiny manifest, through the API. The
-# config blob is pushed once, then cross-mounted; all requests go through one curl process
-# with keep-alive, so the count is bounded by the registry's speed, not by process spawns.
+# make_repos MODE N: N repositories, each holding one tiny manifest, through the API of the
+# server that is running. The config blob is pushed once, then cross-mounted; the requests go
+# through `jobs` curl processes in parallel, each with keep-alive over its share of the
+# repositories (a repository's mount precedes its manifest within one process).
 make_repos() {
-  local mode=$1 n=$2 url cfg manifest digest i
+  local mode=$1 n=$2 jobs=8 url cfg manifest digest i
   url=$(url_for "$mode")
   cfg=$work/repo-config.json
   printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}' >"$cfg"
@@ -227,23 +236,32 @@ make_repos() {
   case "$loc" in *\?*) loc="$loc&digest=$digest" ;; *) loc="$loc?digest=$digest" ;; esac
   curl -sf --cacert "$ca" "${auth[@]}" -X PUT -H 'Content-Type: application/octet-stream' \
     --data-binary "@$cfg" -o /dev/null "$loc" || die "cannot push the catalog config blob"
-  # One curl config, one operation per request (`next`); curl keeps the connection alive
-  # across operations. Per-operation options (CA, credentials) are repeated in each.
-  {
-    for i in $(seq 0 $((n - 1))); do
-      local r
-      printf -v r 'catalog-%07d' "$i"
-      if [ "$i" -gt 0 ]; then
-        printf 'next\n%s\nurl = "%s/v2/%s/blobs/uploads/?mount=%s&from=catalog-0000000"\nrequest = "POST"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' "$opts" "$url" "$r" "$digest"
-      fi
-      printf 'next\n%s\nurl = "%s/v2/%s/manifests/v1"\nrequest = "PUT"\nheader = "Content-Type: application/vnd.oci.image.manifest.v1+json"\ndata-binary = "@%s"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' "$opts" "$url" "$r" "$manifest"
-    done
-  } | sed '1d' >"$work/repos.curl"
-  curl -s -K "$work/repos.curl" >"$work/repos.codes" || true
+  # One curl config per job, one operation per request (`next`); curl keeps the connection
+  # alive across operations. Per-operation options (CA, credentials) are repeated in each.
+  local j
+  for j in $(seq 0 $((jobs - 1))); do
+    {
+      for ((i = j; i < n; i += jobs)); do
+        local r
+        printf -v r 'catalog-%07d' "$i"
+        if [ "$i" -gt 0 ]; then
+          printf 'next\n%s\nurl = "%s/v2/%s/blobs/uploads/?mount=%s&from=catalog-0000000"\nrequest = "POST"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' "$opts" "$url" "$r" "$digest"
+        fi
+        printf 'next\n%s\nurl = "%s/v2/%s/manifests/v1"\nrequest = "PUT"\nheader = "Content-Type: application/vnd.oci.image.manifest.v1+json"\ndata-binary = "@%s"\noutput = "/dev/null"\nwrite-out = "%%{http_code}\\n"\n' "$opts" "$url" "$r" "$manifest"
+      done
+    } | sed '1d' >"$work/repos-$j.curl"
+  done
+  local started=$SECONDS pids=()
+  for j in $(seq 0 $((jobs - 1))); do
+    curl -s -K "$work/repos-$j.curl" >"$work/repos-$j.codes" &
+    pids+=($!)
+  done
+  wait "${pids[@]}" || true
   local good
-  good=$(grep -cE '^(201|202)$' "$work/repos.codes" || true)
+  good=$(cat "$work"/repos-*.codes | grep -cE '^(201|202)$' || true)
   [ "$good" = $((2 * n - 1)) ] \
-    || die "creating $n repositories: only $good of $((2 * n - 1)) requests succeeded (codes in $work/repos.codes)"
+    || die "creating $n repositories: only $good of $((2 * n - 1)) requests succeeded (codes in $work/repos-*.codes)"
+  say "created $n repositories in $((SECONDS - started)) s"
   local listed want=$((n < 100 ? n : 100))
   listed=$(curl -sf --cacert "$ca" "${auth[@]}" "$url/v2/_catalog?n=100" | jq '.repositories | length')
   [ "${listed:-0}" -ge "$want" ] || die "the catalog lists ${listed:-no} repositories, expected at least $want"
@@ -294,12 +312,23 @@ for server in "${servers[@]}"; do
   mv "$work/results/tmp.json" "$work/results/$server-parallel.json"
   stop_server
 
-  say "$server: creating $repos repositories, then _catalog?n=100 latency"
-  start_server "$server" tls
-  make_repos tls "$repos"
+done
+# The catalog with many repositories: created once through the API of the first server
+# (regkit when it runs: it creates them faster), then each server lists the same root, read
+# only. The two servers share distribution's layout, so the tree is the same for both.
+catalog_root=$work/data/catalog
+creator=${servers[${#servers[@]} - 1]}
+say "$creator: creating $repos repositories for the catalog workload"
+start_server "$creator" tls "$catalog_root"
+make_repos tls "$repos"
+stop_server
+for server in "${servers[@]}"; do
+  say "$server: _catalog?n=100 latency with $repos repositories"
+  start_server "$server" tls "$catalog_root"
   bench tls "$work/results/$server-catalog.json" --workloads catalog --duration "$duration"
   stop_server
 done
+[ "$keep" = 1 ] || rm -rf "$catalog_root"
 
 # --- BENCHMARKS.md --------------------------------------------------------------------------
 # fig SERVER FILE JQ: one figure, or "—" when that server was not run.
@@ -375,8 +404,12 @@ mib() { echo "$1 / 1024 | . * 10 | round / 10"; }
   echo
   echo "## \`_catalog?n=100\` with $repos repositories (TLS)"
   echo
+  echo "Each request asks for the page after the previous one (following \`Link\`), back to the"
+  echo "first page at the end, so deep pages count as much as the first."
+  echo
   echo "| figure | reference | regkit | ratio |"
   echo "|---|---|---|---|"
+  row "pages fetched in ${duration}" catalog .figures.catalog.requests
   row "p50 ms" catalog .figures.catalog.p50_ms
   row "p99 ms" catalog .figures.catalog.p99_ms
   row "server CPU-s over the workload" catalog .figures.catalog.server_cpu_s

@@ -177,7 +177,7 @@ pub enum Workload {
     Head,
     /// `get`: manifest GET request rate.
     Get,
-    /// `catalog`: `_catalog?n=100` latency.
+    /// `catalog`: `_catalog?n=100` latency, paging through the whole catalog by `Link`.
     Catalog,
     /// `tags`: `tags/list` latency.
     Tags,
@@ -446,19 +446,22 @@ async fn one_run(
         }
     }
     if selected(Workload::Catalog) {
-        let bar = progress.spinner("catalog ?n=100");
+        // Every page in turn, following `Link` (as a client listing the registry does), then
+        // from the start again: the cost of a page deep in the catalog counts, not only the
+        // first one.
+        let bar = progress.spinner("catalog ?n=100 pages");
         let target = client.path("/v2/_catalog?n=100");
         let meter = CpuMeter::start(probe)?;
         let latencies = workloads::latency(
             client,
             &target,
             options.duration,
-            "GET /v2/_catalog?n=100",
-            |json| {
+            "GET /v2/_catalog?n=100 (following Link)",
+            |response, json| {
                 json.get("repositories")
                     .and_then(|r| r.as_array())
-                    .map(|_| ())
-                    .ok_or_else(|| "the answer has no \"repositories\" list".to_string())
+                    .ok_or_else(|| "the answer has no \"repositories\" list".to_string())?;
+                Ok(workloads::next_link(response))
             },
         )
         .await?;
@@ -470,10 +473,10 @@ async fn one_run(
         let target = client.path(&format!("/v2/{repo}/tags/list"));
         let what = format!("GET /v2/{repo}/tags/list");
         let meter = CpuMeter::start(probe)?;
-        let latencies = workloads::latency(client, &target, options.duration, &what, |json| {
+        let latencies = workloads::latency(client, &target, options.duration, &what, |_, json| {
             let tags = json.get("tags").and_then(|t| t.as_array());
             match tags {
-                Some(tags) if tags.iter().any(|t| t.as_str() == Some(tag.as_str())) => Ok(()),
+                Some(tags) if tags.iter().any(|t| t.as_str() == Some(tag.as_str())) => Ok(None),
                 _ => Err(format!("the tag {tag:?} just pushed is not listed")),
             }
         })

@@ -166,31 +166,47 @@ pub async fn manifest_rate(
     })
 }
 
-/// Sequential GETs of `target` on one connection for at most `duration` (and at most 1,000
-/// requests); `check` judges each JSON answer.
+/// Sequential GETs on one connection for at most `duration` (and at most 1,000 requests),
+/// starting at `first`; `check` judges each answer (headers and JSON) and names the next
+/// target, or `None` to start again at `first`.
 pub async fn latency(
     client: &Client,
-    target: &str,
+    first: &str,
     duration: Duration,
     what: &str,
-    check: impl Fn(&serde_json::Value) -> Result<(), String>,
+    check: impl Fn(&Response<()>, &serde_json::Value) -> Result<Option<String>, String>,
 ) -> Result<Latencies, Error> {
     let mut conn = client.conn();
     let mut latencies = Latencies::with_capacity(MAX_LATENCY_REQUESTS);
     let deadline = Instant::now() + duration;
+    let mut target = first.to_string();
     while (Instant::now() < deadline || latencies.is_empty())
         && latencies.len() < MAX_LATENCY_REQUESTS
     {
         let t0 = Instant::now();
-        let (_, body) =
-            conn.exchange(Method::GET, target, &[], Bytes::new(), &[StatusCode::OK], what).await?;
+        let (response, body) =
+            conn.exchange(Method::GET, &target, &[], Bytes::new(), &[StatusCode::OK], what).await?;
         let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
             Error::Protocol { what: what.to_string(), detail: format!("not JSON: {e}") }
         })?;
-        check(&json).map_err(|detail| Error::Protocol { what: what.to_string(), detail })?;
+        let next = check(&response, &json)
+            .map_err(|detail| Error::Protocol { what: what.to_string(), detail })?;
         latencies.record(t0.elapsed());
+        target = next.unwrap_or_else(|| first.to_string());
     }
     Ok(latencies)
+}
+
+/// The target of a `Link: <...>; rel="next"` header (a path, or the path of an absolute URL).
+pub fn next_link(response: &Response<()>) -> Option<String> {
+    let value = response.headers().get("link")?.to_str().ok()?;
+    let part = value.split(',').find(|p| p.contains("rel=\"next\""))?;
+    let url = part.split_once('<')?.1.split_once('>')?.0.trim();
+    if url.starts_with('/') {
+        return Some(url.to_string());
+    }
+    let rest = url.split_once("://")?.1;
+    rest.find('/').map(|i| rest[i..].to_string())
 }
 
 /// Whether deleting worked, and what was left behind if not.
@@ -321,6 +337,24 @@ pub(super) fn missing(what: &str, header: &str) -> Error {
 }
 #[cfg(test)]
 mod tests {
+    use super::next_link;
+
+    fn with_link(value: &str) -> hyper::Response<()> {
+        hyper::Response::builder().header("link", value).body(()).unwrap()
+    }
+
+    #[test]
+    fn next_link_takes_the_path_of_rel_next() {
+        let r = with_link("</v2/_catalog?last=b&n=100>; rel=\"next\"");
+        assert_eq!(next_link(&r).as_deref(), Some("/v2/_catalog?last=b&n=100"));
+        let r = with_link("<https://reg:5000/v2/_catalog?last=b&n=2>; rel=\"next\"");
+        assert_eq!(next_link(&r).as_deref(), Some("/v2/_catalog?last=b&n=2"));
+        let r = with_link("</v2/x?a=1>; rel=\"prev\", </v2/x?a=2>; rel=\"next\"");
+        assert_eq!(next_link(&r).as_deref(), Some("/v2/x?a=2"));
+        assert_eq!(next_link(&with_link("</v2/x>; rel=\"prev\"")), None);
+        assert_eq!(next_link(&hyper::Response::new(())), None);
+    }
+
     use super::*;
 
     #[test]

@@ -39,6 +39,9 @@ use super::auth::AuthenticatedUser;
 use super::config::{self, ServeConfig};
 use super::tls;
 
+/// Largest HTTP/1.1 read buffer per connection (request heads must fit in it).
+const HTTP1_READ_BUFFER: usize = 64 * 1024;
+
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -166,7 +169,10 @@ async fn serve_loop(
 ) {
     let app = wrap(app, cfg);
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new());
+    // hyper grows each connection's read buffer up to 400 KiB by default; received body
+    // frames are copied out at once (see storage's appender), so 64 KiB loses no speed and
+    // saves most of a connection's memory under many concurrent pushes.
+    builder.http1().timer(TokioTimer::new()).max_buf_size(HTTP1_READ_BUFFER);
     builder.http2().timer(TokioTimer::new());
     if acceptor.is_none() || !cfg.http2 {
         builder = builder.http1_only();

@@ -1,23 +1,21 @@
 //! Appending a request body to an upload's data file, the hot path of every push.
 //!
-//! The async side only receives frames from the connection and groups them into batches
-//! (no copy: a batch is a list of the frames hyper handed over). A blocking thread takes one
-//! batch at a time, feeds it to the running SHA-256, copies it into a block-aligned buffer
-//! and writes whole blocks with `O_DIRECT`, so the data is not copied a second time into the
-//! page cache and written back later; meanwhile the next batch is being received, so
-//! decryption and hashing run on two cores. The unaligned tail of a request goes through an
-//! ordinary descriptor. Filesystems without `O_DIRECT` (tmpfs, some FUSE mounts) get
-//! ordinary writes throughout.
+//! The connection task copies each received frame into a block-aligned buffer and drops
+//! it at once, so hyper reuses its read buffer instead of allocating new ones while frames
+//! wait. A full buffer goes to a blocking thread, which feeds it to the running SHA-256 and
+//! writes it with `O_DIRECT` (the data is not copied a second time into the page cache and
+//! written back later), while the connection task fills the other buffer: decryption and
+//! hashing run on two cores. The unaligned tail of a request goes through an ordinary
+//! descriptor. Filesystems without `O_DIRECT` (tmpfs, some FUSE mounts) get ordinary writes
+//! throughout.
 //!
-//! At most one batch is in flight and one is being filled, so an upload holds about
-//! `BUFFER + 2 * BATCH` bytes however large it is.
+//! An upload holds two buffers of `BUFFER` bytes however large it is.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
 use tokio::task::JoinHandle;
@@ -29,11 +27,8 @@ use crate::registry::storage::{ByteStream, Error, Result};
 /// logical blocks).
 const ALIGN: usize = 4096;
 
-/// Bytes written per `O_DIRECT` write.
-const BUFFER: usize = 512 * 1024;
-
-/// Bytes of received frames handed to the writer thread at once.
-const BATCH: usize = 256 * 1024;
+/// Bytes written per `O_DIRECT` write, and the size of each of an upload's two buffers.
+const BUFFER: usize = 256 * 1024;
 
 /// Appends `body` to the data file at `data`, which holds `state.size` bytes hashed into
 /// `state.sha`, and returns the new state. `len`, when given, is the exact body length.
@@ -57,10 +52,12 @@ async fn append_with(
 ) -> Result<Hashing> {
     let path = data.to_path_buf();
     let (size, sha) = (state.size, state.sha.clone());
-    let mut writer: JoinHandle<io::Result<Writer>> =
-        tokio::task::spawn_blocking(move || Writer::open(&path, size, sha, allow_direct));
-    let mut batch = Vec::new();
-    let mut batch_len = 0usize;
+    let opened = tokio::task::spawn_blocking(move || Writer::open(&path, size, sha, allow_direct));
+    let (writer, mut block) = joined(opened, data).await?;
+    // The writer thread holds `writer` and the block it writes, which comes back as the
+    // spare; meanwhile `block` is being filled.
+    let mut busy: JoinHandle<io::Result<(Writer, Block)>> =
+        tokio::task::spawn_blocking(move || Ok((writer, Block::new())));
     let mut got = 0u64;
     let received = loop {
         let chunk = match body.next().await {
@@ -72,29 +69,28 @@ async fn append_with(
         if let Some(expected) = len.filter(|&e| got > e) {
             break Err(Error::SizeMismatch { expected, got });
         }
-        batch_len += chunk.len();
-        batch.push(chunk);
-        if batch_len >= BATCH {
-            let frames = std::mem::take(&mut batch);
-            batch_len = 0;
-            let mut w = joined(writer, data).await?;
-            writer = tokio::task::spawn_blocking(move || {
-                w.push(&frames)?;
-                Ok(w)
-            });
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            rest = block.fill(rest);
+            if block.is_full() {
+                let (mut w, spare) = joined(busy, data).await?;
+                let next = spare.after(&block);
+                let full = std::mem::replace(&mut block, next);
+                busy = tokio::task::spawn_blocking(move || {
+                    w.write_full(&full)?;
+                    Ok((w, full))
+                });
+            }
         }
     };
     // Always wait for the writer, so nothing is still writing when the caller rolls back.
-    let w = joined(writer, data).await;
+    let joined_writer = joined(busy, data).await;
     received?;
     if let Some(expected) = len.filter(|&e| got != e) {
         return Err(Error::SizeMismatch { expected, got });
     }
-    let mut w = w?;
-    let done = tokio::task::spawn_blocking(move || {
-        w.push(&batch)?;
-        w.finish()
-    });
+    let (w, _) = joined_writer?;
+    let done = tokio::task::spawn_blocking(move || w.finish(&block));
     let (sha, size) = joined(done, data).await?;
     Ok(Hashing { sha, size })
 }
@@ -107,104 +103,131 @@ async fn joined<T>(handle: JoinHandle<io::Result<T>>, data: &Path) -> Result<T> 
     }
 }
 
-/// The blocking half: the data file, an aligned buffer and the running hash.
+/// `BUFFER` bytes of the file, from offset `base` (a multiple of `ALIGN`), in an aligned
+/// region; `filled` of them hold data, of which the first `hashed` are already in the hash.
+struct Block {
+    mem: Vec<u8>,
+    start: usize,
+    base: u64,
+    filled: usize,
+    hashed: usize,
+}
+
+impl Block {
+    fn new() -> Block {
+        let mem = vec![0u8; BUFFER + ALIGN];
+        let start = mem.as_ptr().align_offset(ALIGN);
+        Block { mem, start, base: 0, filled: 0, hashed: 0 }
+    }
+
+    /// This (emptied) block, placed right after `full`.
+    fn after(mut self, full: &Block) -> Block {
+        self.base = full.base + BUFFER as u64;
+        self.filled = 0;
+        self.hashed = 0;
+        self
+    }
+
+    fn region(&self) -> &[u8] {
+        &self.mem[self.start..self.start + self.filled]
+    }
+
+    fn is_full(&self) -> bool {
+        self.filled == BUFFER
+    }
+
+    /// Copies as much of `bytes` as fits and returns the rest.
+    fn fill<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
+        let n = bytes.len().min(BUFFER - self.filled);
+        let at = self.start + self.filled;
+        self.mem[at..at + n].copy_from_slice(&bytes[..n]);
+        self.filled += n;
+        &bytes[n..]
+    }
+}
+
+/// The blocking half: the data file and the running hash.
 struct Writer {
     path: PathBuf,
     /// Ordinary descriptor: reads the tail back, writes unaligned tails.
     file: File,
     /// `O_DIRECT` descriptor, when the filesystem supports it.
     direct: Option<File>,
-    /// `BUFFER + ALIGN` bytes; the aligned region starts at `start`.
-    mem: Vec<u8>,
-    start: usize,
-    /// File offset of the region's first byte (a multiple of `ALIGN`).
-    base: u64,
-    /// Bytes of the region holding data.
-    filled: usize,
     sha: Sha256,
 }
 
 impl Writer {
-    /// Opens the file, which holds `size` bytes, and loads its partial last block into the
-    /// buffer so that appends rewrite whole blocks.
-    fn open(path: &Path, size: u64, sha: Sha256, allow_direct: bool) -> io::Result<Writer> {
+    /// Opens the file, which holds `size` bytes, and returns the first block to fill,
+    /// holding the file's partial last block so that appends rewrite whole blocks.
+    fn open(
+        path: &Path,
+        size: u64,
+        sha: Sha256,
+        allow_direct: bool,
+    ) -> io::Result<(Writer, Block)> {
         let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
         let direct = allow_direct
             .then(|| {
                 std::fs::OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(path)
             })
             .and_then(io::Result::ok);
-        let mem = vec![0u8; BUFFER + ALIGN];
-        let start = mem.as_ptr().align_offset(ALIGN);
+        let mut block = Block::new();
         let tail = (size % ALIGN as u64) as usize;
-        let base = size - tail as u64;
-        let mut w =
-            Writer { path: path.to_path_buf(), file, direct, mem, start, base, filled: tail, sha };
+        block.base = size - tail as u64;
         if tail > 0 {
-            let (file, region) = (&w.file, &mut w.mem[start..start + tail]);
-            file.read_exact_at(region, base)?;
+            let at = block.start;
+            file.read_exact_at(&mut block.mem[at..at + tail], block.base)?;
         }
-        Ok(w)
+        (block.filled, block.hashed) = (tail, tail);
+        Ok((Writer { path: path.to_path_buf(), file, direct, sha }, block))
     }
 
-    /// Hashes `frames` and writes every full buffer.
-    fn push(&mut self, frames: &[Bytes]) -> io::Result<()> {
-        for frame in frames {
-            self.sha.update(frame);
-            let mut rest = &frame[..];
-            while !rest.is_empty() {
-                let n = rest.len().min(BUFFER - self.filled);
-                let at = self.start + self.filled;
-                self.mem[at..at + n].copy_from_slice(&rest[..n]);
-                self.filled += n;
-                rest = &rest[n..];
-                if self.filled == BUFFER {
-                    self.write_region(BUFFER)?;
-                    self.base += BUFFER as u64;
-                    self.filled = 0;
-                }
-            }
-        }
-        Ok(())
+    /// Hashes and writes a full block.
+    fn write_full(&mut self, block: &Block) -> io::Result<()> {
+        self.sha.update(&block.region()[block.hashed..]);
+        self.write_aligned(block.region(), block.base)
     }
 
-    /// Writes what the buffer holds and returns the hash and the file's new size.
-    fn finish(mut self) -> io::Result<(Sha256, u64)> {
-        let aligned = self.filled - self.filled % ALIGN;
+    /// Hashes and writes the last, partly filled block; returns the hash and the file's new
+    /// size.
+    fn finish(mut self, block: &Block) -> io::Result<(Sha256, u64)> {
+        let data = block.region();
+        self.sha.update(&data[block.hashed..]);
+        let aligned = data.len() - data.len() % ALIGN;
         if aligned > 0 {
-            self.write_region(aligned)?;
+            self.write_aligned(&data[..aligned], block.base)?;
         }
-        if aligned < self.filled {
-            let at = self.start;
-            self.file.write_all_at(
-                &self.mem[at + aligned..at + self.filled],
-                self.base + aligned as u64,
-            )?;
+        if aligned < data.len() {
+            self.file.write_all_at(&data[aligned..], block.base + aligned as u64)?;
         }
-        Ok((self.sha, self.base + self.filled as u64))
+        Ok((self.sha, block.base + data.len() as u64))
     }
 
-    /// Writes the first `n` bytes of the region (a multiple of `ALIGN`) at `base`.
-    fn write_region(&mut self, n: usize) -> io::Result<()> {
-        let region = &self.mem[self.start..self.start + n];
+    /// Writes `data` (a multiple of `ALIGN` bytes, from an aligned address) at `offset`.
+    fn write_aligned(&mut self, data: &[u8], offset: u64) -> io::Result<()> {
         if let Some(direct) = &self.direct {
-            match direct.write_all_at(region, self.base) {
+            match direct.write_all_at(data, offset) {
                 Ok(()) => return Ok(()),
                 // The filesystem wants another alignment: plain writes from now on.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    tracing::debug!(path = %self.path.display(), "O_DIRECT refused, writing through the page cache");
+                    tracing::debug!(
+                        path = %self.path.display(),
+                        "O_DIRECT refused, writing through the page cache"
+                    );
                     self.direct = None;
                 }
                 Err(e) => return Err(e),
             }
         }
-        self.file.write_all_at(region, self.base)
+        self.file.write_all_at(data, offset)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use bytes::Bytes;
 
     fn body(pieces: Vec<Vec<u8>>) -> ByteStream {
         Box::pin(futures_util::stream::iter(pieces.into_iter().map(|p| Ok(Bytes::from(p)))))
@@ -224,7 +247,7 @@ mod tests {
             vec![1],
             vec![4095, 2],
             vec![BUFFER - 3, 7, 70_000],
-            vec![BATCH, BATCH, BATCH + 1, 13],
+            vec![BUFFER / 2, BUFFER / 2, BUFFER + 1, 13],
             vec![4096 * 3],
             vec![BUFFER * 2 + 5],
         ];

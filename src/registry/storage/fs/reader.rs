@@ -14,7 +14,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
@@ -27,10 +27,53 @@ const ALIGN: u64 = 4096;
 /// Bytes read per chunk.
 const CHUNK: usize = 512 * 1024;
 
-/// The blob's two descriptors.
+/// The blob's two descriptors, and the buffers its chunks are read into.
 struct Source {
     file: File,
     direct: Option<File>,
+    pool: Arc<Pool>,
+}
+
+/// Chunk buffers a stream reuses once the chunk has been sent, so a pull neither allocates
+/// nor zeroes memory for every chunk: one being read, one queued, one being sent.
+#[derive(Default)]
+struct Pool(Mutex<Vec<Vec<u8>>>);
+
+/// Buffers a pool keeps.
+const POOLED: usize = 3;
+
+/// Bytes of a chunk buffer: a chunk, the lead-in of an unaligned offset rounded to a whole
+/// block, and the slack that aligns the region.
+const BUFFER: usize = CHUNK + 2 * ALIGN as usize;
+
+impl Pool {
+    fn take(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_else(|| vec![0; BUFFER])
+    }
+}
+
+/// A chunk read into a pooled buffer; the buffer goes back to the pool when the last
+/// `Bytes` of it is dropped.
+struct Chunk {
+    mem: Vec<u8>,
+    range: std::ops::Range<usize>,
+    pool: Arc<Pool>,
+}
+
+impl AsRef<[u8]> for Chunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.mem[self.range.clone()]
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let mem = std::mem::take(&mut self.mem);
+        let mut pool = self.pool.0.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < POOLED {
+            pool.push(mem);
+        }
+    }
 }
 
 /// Opens `path` for streaming (blocking).
@@ -51,7 +94,7 @@ fn open_with(path: &Path, allow_direct: bool) -> io::Result<(File, Option<File>)
 
 /// Streams `len` bytes from byte `start` of an opened blob.
 pub(super) fn stream(file: File, direct: Option<File>, start: u64, len: u64) -> ByteStream {
-    let source = Arc::new(Source { file, direct });
+    let source = Arc::new(Source { file, direct, pool: Arc::default() });
     let first = (len > 0).then(|| read_ahead(&source, start, len));
     let state = (source, start, len, first);
     Box::pin(futures_util::stream::unfold(state, |(source, offset, left, pending)| async move {
@@ -78,36 +121,38 @@ fn read_ahead(source: &Arc<Source>, offset: u64, left: u64) -> JoinHandle<io::Re
 impl Source {
     /// Reads exactly `want` bytes at `offset` (an error if the file ends first).
     fn read(&self, offset: u64, want: usize) -> io::Result<Bytes> {
+        let mut mem = self.pool.take();
+        let range = self.read_into(&mut mem, offset, want)?;
+        Ok(Bytes::from_owner(Chunk { mem, range, pool: self.pool.clone() }))
+    }
+
+    /// Reads `want` bytes at `offset` into `mem` and returns where they are.
+    fn read_into(
+        &self,
+        mem: &mut [u8],
+        offset: u64,
+        want: usize,
+    ) -> io::Result<std::ops::Range<usize>> {
         // A direct read covers whole blocks: from the block holding `offset` (`lead` bytes
         // before it) to the end of the block holding the last byte, in an aligned region.
         let lead = (offset % ALIGN) as usize;
         let span = (lead + want).next_multiple_of(ALIGN as usize);
-        let mut mem = vec![0u8; span + ALIGN as usize];
         let base = mem.as_ptr().align_offset(ALIGN as usize);
-        if self.direct.is_none() || fully_cached(&self.file, offset, want) {
-            let region = &mut mem[base..base + want];
-            if read_full(&self.file, region, offset)? < want {
-                return Err(short());
-            }
-            return Ok(Bytes::from(mem).slice(base..base + want));
-        }
-        if let Some(direct) = &self.direct {
-            let region = &mut mem[base..base + span];
-            match read_full(direct, region, offset - lead as u64) {
-                Ok(got) if got >= lead + want => {
-                    return Ok(Bytes::from(mem).slice(base + lead..base + lead + want));
-                }
+        if let Some(direct) =
+            self.direct.as_ref().filter(|_| !fully_cached(&self.file, offset, want))
+        {
+            match read_full(direct, &mut mem[base..base + span], offset - lead as u64) {
+                Ok(got) if got >= lead + want => return Ok(base + lead..base + lead + want),
                 Ok(_) => return Err(short()),
                 // The filesystem wants another alignment: read through the cache.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
                 Err(e) => return Err(e),
             }
         }
-        let region = &mut mem[base..base + want];
-        if read_full(&self.file, region, offset)? < want {
+        if read_full(&self.file, &mut mem[base..base + want], offset)? < want {
             return Err(short());
         }
-        Ok(Bytes::from(mem).slice(base..base + want))
+        Ok(base..base + want)
     }
 }
 
