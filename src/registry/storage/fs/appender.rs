@@ -9,12 +9,16 @@
 //! descriptor. Filesystems without `O_DIRECT` (tmpfs, some FUSE mounts) get ordinary writes
 //! throughout.
 //!
-//! An upload holds two buffers of `BUFFER` bytes however large it is.
+//! An upload holds two buffers however large it is. Large ones (2 MiB) come from one budget
+//! for the whole process, enough for two uploads; the others get 256 KiB buffers. Fewer,
+//! larger writes are cheaper (each is a request to the disk, and on a virtual machine a
+//! notification to the host), and memory stays bounded however many pushes run at once.
 
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
@@ -27,8 +31,35 @@ use crate::registry::storage::{ByteStream, Error, Result};
 /// logical blocks).
 const ALIGN: usize = 4096;
 
-/// Bytes written per `O_DIRECT` write, and the size of each of an upload's two buffers.
-const BUFFER: usize = 256 * 1024;
+/// Bytes of large buffers all uploads may hold together.
+const BUDGET: usize = 8 * 1024 * 1024;
+/// A buffer (and `O_DIRECT` write) within the budget, and one beyond it.
+const LARGE_BUFFER: usize = 2 * 1024 * 1024;
+const SMALL_BUFFER: usize = 256 * 1024;
+
+/// Bytes of [`BUDGET`] taken by live blocks.
+static RESERVED: AtomicUsize = AtomicUsize::new(0);
+
+/// A share of [`BUDGET`], given back when dropped.
+struct Reservation(usize);
+
+impl Reservation {
+    /// `LARGE_BUFFER` bytes of the budget, or nothing when it is spent.
+    fn large() -> Option<Reservation> {
+        RESERVED
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held + LARGE_BUFFER <= BUDGET).then_some(held + LARGE_BUFFER)
+            })
+            .ok()
+            .map(|_| Reservation(LARGE_BUFFER))
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        RESERVED.fetch_sub(self.0, Ordering::AcqRel);
+    }
+}
 
 /// Appends `body` to the data file at `data`, which holds `state.size` bytes hashed into
 /// `state.sha`, and returns the new state. `len`, when given, is the exact body length.
@@ -103,26 +134,31 @@ async fn joined<T>(handle: JoinHandle<io::Result<T>>, data: &Path) -> Result<T> 
     }
 }
 
-/// `BUFFER` bytes of the file, from offset `base` (a multiple of `ALIGN`), in an aligned
+/// `capacity` bytes of the file, from offset `base` (a multiple of `ALIGN`), in an aligned
 /// region; `filled` of them hold data, of which the first `hashed` are already in the hash.
 struct Block {
     mem: Vec<u8>,
     start: usize,
+    capacity: usize,
     base: u64,
     filled: usize,
     hashed: usize,
+    _budget: Option<Reservation>,
 }
 
 impl Block {
+    /// A large block when the budget allows, else a small one.
     fn new() -> Block {
-        let mem = vec![0u8; BUFFER + ALIGN];
+        let budget = Reservation::large();
+        let capacity = if budget.is_some() { LARGE_BUFFER } else { SMALL_BUFFER };
+        let mem = vec![0u8; capacity + ALIGN];
         let start = mem.as_ptr().align_offset(ALIGN);
-        Block { mem, start, base: 0, filled: 0, hashed: 0 }
+        Block { mem, start, capacity, base: 0, filled: 0, hashed: 0, _budget: budget }
     }
 
     /// This (emptied) block, placed right after `full`.
     fn after(mut self, full: &Block) -> Block {
-        self.base = full.base + BUFFER as u64;
+        self.base = full.base + full.capacity as u64;
         self.filled = 0;
         self.hashed = 0;
         self
@@ -133,12 +169,12 @@ impl Block {
     }
 
     fn is_full(&self) -> bool {
-        self.filled == BUFFER
+        self.filled == self.capacity
     }
 
     /// Copies as much of `bytes` as fits and returns the rest.
     fn fill<'a>(&mut self, bytes: &'a [u8]) -> &'a [u8] {
-        let n = bytes.len().min(BUFFER - self.filled);
+        let n = bytes.len().min(self.capacity - self.filled);
         let at = self.start + self.filled;
         self.mem[at..at + n].copy_from_slice(&bytes[..n]);
         self.filled += n;
@@ -246,10 +282,10 @@ mod tests {
         let requests: Vec<Vec<usize>> = vec![
             vec![1],
             vec![4095, 2],
-            vec![BUFFER - 3, 7, 70_000],
-            vec![BUFFER / 2, BUFFER / 2, BUFFER + 1, 13],
+            vec![LARGE_BUFFER - 3, 7, 70_000],
+            vec![SMALL_BUFFER / 2, SMALL_BUFFER / 2, SMALL_BUFFER + 1, 13],
             vec![4096 * 3],
-            vec![BUFFER * 2 + 5],
+            vec![LARGE_BUFFER * 2 + 5],
         ];
         let (mut state, mut all) = (Hashing { sha: Sha256::new(), size: 0 }, Vec::new());
         for (i, sizes) in requests.iter().enumerate() {
@@ -274,6 +310,20 @@ mod tests {
     #[tokio::test]
     async fn appends_are_exact_through_the_page_cache() {
         appends_are_exact(false).await;
+    }
+
+    #[test]
+    fn large_buffers_come_from_a_bounded_budget() {
+        // Other tests may hold blocks meanwhile: count on what this test takes alone.
+        let blocks: Vec<Block> = (0..2 * BUDGET / LARGE_BUFFER + 3).map(|_| Block::new()).collect();
+        let large = blocks.iter().filter(|b| b.capacity == LARGE_BUFFER).count();
+        assert!(large <= BUDGET / LARGE_BUFFER, "{large} large blocks");
+        assert!(
+            blocks.iter().all(|b| b.capacity % ALIGN == 0 && b.start + b.capacity <= b.mem.len())
+        );
+        assert!(blocks.iter().any(|b| b.capacity == SMALL_BUFFER));
+        drop(blocks);
+        assert!(RESERVED.load(Ordering::Acquire) <= BUDGET);
     }
 
     #[tokio::test]
