@@ -1,7 +1,8 @@
 //! `auth.htpasswd`: HTTP Basic credentials checked against an htpasswd file of bcrypt entries.
 //!
-//! The file is re-checked with one `stat` per request and re-read when its identity, size or
-//! modification time changes. bcrypt is deliberately slow, so a successful check is cached in
+//! The file is re-checked with one `stat` at most every [`RECHECK`] (the check is a good part
+//! of a cached request's cost) and re-read when its identity, size or modification time
+//! changes, so an edit applies within a second. bcrypt is deliberately slow, so a successful check is cached in
 //! memory for a bounded time, keyed by user name and an HMAC-SHA256 of the presented password
 //! under a random per-process key (the cache never holds a password or anything that can be
 //! checked offline without the key). The cache is dropped whenever the file changes. Unknown
@@ -25,6 +26,8 @@ use thiserror::Error;
 
 use crate::htpasswd::{DEFAULT_COST, Htpasswd, Scheme, hash_password, scheme};
 
+/// How long the file is trusted unchanged before the next `stat`.
+pub const RECHECK: Duration = Duration::from_secs(1);
 /// How long a successful verification is remembered.
 pub const CACHE_TTL: Duration = Duration::from_secs(300);
 /// The most users remembered at once.
@@ -74,6 +77,8 @@ pub struct HtpasswdAuth {
     path: PathBuf,
     hmac_key: [u8; 32],
     ttl: Duration,
+    /// [`RECHECK`], or zero in tests that change the file and check at once.
+    recheck: Duration,
     state: Mutex<State>,
     bcrypt_slots: tokio::sync::Semaphore,
     /// bcrypt comparisons that ran to the end (see [`HtpasswdAuth::bcrypt_comparisons`]).
@@ -83,6 +88,8 @@ pub struct HtpasswdAuth {
 #[derive(Debug)]
 struct State {
     stamp: Option<Stamp>,
+    /// When `stamp` was last compared with the file.
+    checked: Instant,
     file: Option<Arc<Loaded>>,
     cache: HashMap<String, CacheEntry>,
 }
@@ -179,11 +186,13 @@ impl HtpasswdAuth {
             path: path.to_path_buf(),
             hmac_key: rand::random(),
             ttl,
+            recheck: RECHECK,
             bcrypt_slots: tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             ),
             state: Mutex::new(State {
                 stamp: Some(st),
+                checked: Instant::now(),
                 file: Some(Arc::new(loaded)),
                 cache: HashMap::new(),
             }),
@@ -218,8 +227,8 @@ impl HtpasswdAuth {
     pub async fn check_async(self: &Arc<Self>, headers: &HeaderMap) -> Result<String, Denied> {
         let (user, password) = basic_credentials(headers)?;
         let digest = self.digest(&user, &password);
-        let file = self.current_file()?;
-        if self.cached(&file, &user, &digest) {
+        let (file, cached) = self.lookup(&user, &digest)?;
+        if cached {
             return Ok(user);
         }
         let _slot = self.bcrypt_slots.acquire().await.map_err(|_| Denied::FileUnavailable)?;
@@ -236,8 +245,8 @@ impl HtpasswdAuth {
     /// Checks one user name and password (cache first, then bcrypt).
     pub fn verify(&self, user: &str, password: &str) -> Result<bool, Denied> {
         let digest = self.digest(user, password);
-        let file = self.current_file()?;
-        if self.cached(&file, user, &digest) {
+        let (file, cached) = self.lookup(user, &digest)?;
+        if cached {
             return Ok(true);
         }
         Ok(self.verify_uncached(&file, user, password, digest))
@@ -260,13 +269,37 @@ impl HtpasswdAuth {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The file as it is now, and whether `user` with this password digest is in the cache.
+    /// The common case (file checked recently, user cached) takes the lock once.
+    fn lookup(&self, user: &str, digest: &[u8; 32]) -> Result<(Arc<Loaded>, bool), Denied> {
+        {
+            let st = self.lock();
+            if st.checked.elapsed() < self.recheck {
+                let file = st.file.clone().ok_or(Denied::FileUnavailable)?;
+                let cached = st.cache.get(user).is_some_and(|e| {
+                    e.expires > Instant::now() && bool::from(e.digest.ct_eq(digest))
+                });
+                return Ok((file, cached));
+            }
+        }
+        let file = self.current_file()?;
+        let st = self.lock();
+        let cached = st.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, &file))
+            && st
+                .cache
+                .get(user)
+                .is_some_and(|e| e.expires > Instant::now() && bool::from(e.digest.ct_eq(digest)));
+        Ok((file, cached))
+    }
+
     /// The file as it is now: re-read when its stamp changed, dropping the cache. The
     /// re-read (and the new dummy hash) happen outside the lock.
     fn current_file(&self) -> Result<Arc<Loaded>, Denied> {
         let now = stamp(&self.path).ok();
         {
-            let st = self.lock();
+            let mut st = self.lock();
             if now.is_some() && now == st.stamp {
+                st.checked = Instant::now();
                 return st.file.clone().ok_or(Denied::FileUnavailable);
             }
         }
@@ -274,6 +307,7 @@ impl HtpasswdAuth {
         let mut st = self.lock();
         st.cache.clear();
         st.stamp = now;
+        st.checked = Instant::now();
         match loaded {
             Ok(loaded) => {
                 tracing::info!(path = %self.path.display(), "htpasswd file changed, reloaded");
@@ -290,16 +324,6 @@ impl HtpasswdAuth {
                 Err(Denied::FileUnavailable)
             }
         }
-    }
-
-    fn cached(&self, file: &Arc<Loaded>, user: &str, digest: &[u8; 32]) -> bool {
-        let st = self.lock();
-        if !st.file.as_ref().is_some_and(|f| Arc::ptr_eq(f, file)) {
-            return false;
-        }
-        st.cache
-            .get(user)
-            .is_some_and(|e| e.expires > Instant::now() && bool::from(e.digest.ct_eq(digest)))
     }
 
     fn verify_uncached(
@@ -479,7 +503,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("htpasswd");
         write_users(&path, &[("alice", "old")]);
-        let auth = HtpasswdAuth::open("Test", &path).unwrap();
+        let mut auth = HtpasswdAuth::open("Test", &path).unwrap();
+        auth.recheck = Duration::ZERO;
         assert_eq!(auth.verify("alice", "old"), Ok(true));
         assert_eq!(auth.cached_users(), 1);
         write_users(&path, &[("alice", "new")]);
@@ -494,6 +519,22 @@ mod tests {
     }
 
     #[test]
+    fn a_change_applies_at_the_next_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("htpasswd");
+        write_users(&path, &[("alice", "old")]);
+        let mut auth = HtpasswdAuth::open("Test", &path).unwrap();
+        auth.recheck = Duration::from_millis(300);
+        assert_eq!(auth.verify("alice", "old"), Ok(true));
+        write_users(&path, &[("alice", "new")]);
+        // Within the recheck interval the file is not looked at: the cached success stands.
+        assert_eq!(auth.verify("alice", "old"), Ok(true));
+        std::thread::sleep(Duration::from_millis(350));
+        assert_eq!(auth.verify("alice", "old"), Ok(false));
+        assert_eq!(auth.verify("alice", "new"), Ok(true));
+    }
+
+    #[test]
     fn cache_entries_expire() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("htpasswd");
@@ -501,10 +542,9 @@ mod tests {
         let auth = HtpasswdAuth::with_ttl("Test", &path, Duration::from_millis(50)).unwrap();
         assert_eq!(auth.verify("alice", "pw"), Ok(true));
         let digest = auth.digest("alice", "pw");
-        let file = auth.current_file().unwrap();
-        assert!(auth.cached(&file, "alice", &digest));
+        assert!(auth.lookup("alice", &digest).unwrap().1);
         std::thread::sleep(Duration::from_millis(80));
-        assert!(!auth.cached(&file, "alice", &digest));
+        assert!(!auth.lookup("alice", &digest).unwrap().1);
         assert_ne!(auth.digest("alice", "pw"), auth.digest("alice", "pW"));
     }
 

@@ -5,7 +5,8 @@
 
 use bytes::Bytes;
 
-use super::{FsStorage, exists, io_err, is_missing, read_link, remove_tree};
+use super::layout::Layout;
+use super::{FsStorage, exists, io_err, is_missing, read_link, read_link_blocking, remove_tree};
 use crate::registry::api::names::{Algorithm, Digest, Reference, RepoName, Tag};
 use crate::registry::storage::{Error, Result, StoredManifest};
 
@@ -15,25 +16,17 @@ impl FsStorage {
         repo: &RepoName,
         reference: &Reference,
     ) -> Result<StoredManifest> {
-        if !exists(&self.layout.repo(repo)).await {
-            return Err(Error::NameUnknown(repo.clone()));
-        }
-        let unknown = || Error::ManifestUnknown(reference.to_string());
-        let digest = match reference {
-            Reference::Digest(d) => d.clone(),
-            Reference::Tag(t) => {
-                read_link(&self.layout.tag_current(repo, t)).await?.ok_or_else(unknown)?
-            }
-        };
-        if !exists(&self.layout.revision_link(repo, &digest)).await {
-            return Err(unknown());
-        }
-        let data = self.layout.blob_data(&digest);
-        match tokio::fs::read(&data).await {
-            Ok(bytes) => Ok(StoredManifest { digest, bytes: Bytes::from(bytes) }),
-            Err(e) if is_missing(&e) => Err(unknown()),
-            Err(e) => Err(Error::Io { action: "cannot read", path: data, source: e }),
-        }
+        // Four small lookups: one trip to the blocking pool for all of them, not one each
+        // (on a manifest HEAD the trips cost more than the lookups).
+        let (layout, repo, reference) = (self.layout.clone(), repo.clone(), reference.clone());
+        let root = self.layout.repositories();
+        tokio::task::spawn_blocking(move || lookup_manifest(&layout, &repo, &reference))
+            .await
+            .map_err(|e| Error::Io {
+                action: "cannot read manifests in",
+                path: root,
+                source: std::io::Error::other(e),
+            })?
     }
 
     pub(super) async fn put_manifest_impl(
@@ -130,4 +123,36 @@ pub(super) async fn list_dir(dir: &std::path::Path) -> Result<Vec<String>> {
         }
     }
     Ok(names)
+}
+
+/// Finds and reads a manifest by tag or digest (blocking).
+fn lookup_manifest(
+    layout: &Layout,
+    repo: &RepoName,
+    reference: &Reference,
+) -> Result<StoredManifest> {
+    let found = |path: &std::path::Path| match std::fs::metadata(path) {
+        Ok(_) => true,
+        // As `exists`: only "missing" counts as absent.
+        Err(e) => !is_missing(&e),
+    };
+    if !found(&layout.repo(repo)) {
+        return Err(Error::NameUnknown(repo.clone()));
+    }
+    let unknown = || Error::ManifestUnknown(reference.to_string());
+    let digest = match reference {
+        Reference::Digest(d) => d.clone(),
+        Reference::Tag(t) => {
+            read_link_blocking(&layout.tag_current(repo, t))?.ok_or_else(unknown)?
+        }
+    };
+    if !found(&layout.revision_link(repo, &digest)) {
+        return Err(unknown());
+    }
+    let data = layout.blob_data(&digest);
+    match std::fs::read(&data) {
+        Ok(bytes) => Ok(StoredManifest { digest, bytes: Bytes::from(bytes) }),
+        Err(e) if is_missing(&e) => Err(unknown()),
+        Err(e) => Err(Error::Io { action: "cannot read", path: data, source: e }),
+    }
 }

@@ -118,7 +118,16 @@ impl FsStorage {
 
 /// Reads a link file; `Ok(None)` when it does not exist.
 async fn read_link(path: &Path) -> Result<Option<Digest>> {
-    match tokio::fs::read_to_string(path).await {
+    parse_link(path, tokio::fs::read_to_string(path).await)
+}
+
+/// [`read_link`] for code already on a blocking thread.
+fn read_link_blocking(path: &Path) -> Result<Option<Digest>> {
+    parse_link(path, std::fs::read_to_string(path))
+}
+
+fn parse_link(path: &Path, read: io::Result<String>) -> Result<Option<Digest>> {
+    match read {
         Ok(text) => Digest::parse(text.trim())
             .map(Some)
             .map_err(|e| Error::Corrupt { path: path.to_path_buf(), detail: e.to_string() }),
