@@ -313,9 +313,9 @@ for server in "${servers[@]}"; do
   stop_server
 
 done
-# The catalog with many repositories: created once through the API of the first server
-# (regkit when it runs: it creates them faster), then each server lists the same root, read
-# only. The two servers share distribution's layout, so the tree is the same for both.
+# The catalog with many repositories: created once through the API of regkit serve when it
+# runs (it creates them faster; otherwise the reference), then each server lists that same
+# root, read only. The two servers share distribution's layout, so the tree is the same.
 catalog_root=$work/data/catalog
 creator=${servers[${#servers[@]} - 1]}
 say "$creator: creating $repos repositories for the catalog workload"

@@ -1,11 +1,11 @@
 //! Appending a request body to an upload's data file, the hot path of every push.
 //!
-//! The connection task copies each received frame into a block-aligned buffer and drops
-//! it at once, so hyper reuses its read buffer instead of allocating new ones while frames
-//! wait. A full buffer goes to a blocking thread, which feeds it to the running SHA-256 and
+//! The append task copies each received frame into a block-aligned buffer and drops it at
+//! once, so hyper reuses its read buffer instead of allocating new ones while frames wait.
+//! A full buffer goes to a blocking thread, which feeds it to the running SHA-256 and
 //! writes it with `O_DIRECT` (the data is not copied a second time into the page cache and
-//! written back later), while the connection task fills the other buffer: decryption and
-//! hashing run on two cores. The unaligned tail of a request goes through an ordinary
+//! written back later), while the append task fills the other buffer: decryption and
+//! hashing run on two cores. A small body gets one buffer just large enough for it. The unaligned tail of a request goes through an ordinary
 //! descriptor. Filesystems without `O_DIRECT` (tmpfs, some FUSE mounts) get ordinary writes
 //! throughout.
 //!
@@ -24,12 +24,9 @@ use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256};
 use tokio::task::JoinHandle;
 
+use super::ALIGN;
 use super::blobs::Hashing;
 use crate::registry::storage::{ByteStream, Error, Result};
-
-/// Alignment of `O_DIRECT` offsets, lengths and buffers (covers 512-byte and 4 KiB
-/// logical blocks).
-const ALIGN: usize = 4096;
 
 /// Bytes of large buffers all uploads may hold together.
 const BUDGET: usize = 8 * 1024 * 1024;
@@ -40,24 +37,24 @@ const SMALL_BUFFER: usize = 256 * 1024;
 /// Bytes of [`BUDGET`] taken by live blocks.
 static RESERVED: AtomicUsize = AtomicUsize::new(0);
 
-/// A share of [`BUDGET`], given back when dropped.
-struct Reservation(usize);
+/// `LARGE_BUFFER` bytes of [`BUDGET`], given back when dropped.
+struct Reservation;
 
 impl Reservation {
-    /// `LARGE_BUFFER` bytes of the budget, or nothing when it is spent.
+    /// A large buffer's share of the budget, or nothing when it is spent.
     fn large() -> Option<Reservation> {
         RESERVED
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
                 (held + LARGE_BUFFER <= BUDGET).then_some(held + LARGE_BUFFER)
             })
             .ok()
-            .map(|_| Reservation(LARGE_BUFFER))
+            .map(|_| Reservation)
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        RESERVED.fetch_sub(self.0, Ordering::AcqRel);
+        RESERVED.fetch_sub(LARGE_BUFFER, Ordering::AcqRel);
     }
 }
 
@@ -83,12 +80,12 @@ async fn append_with(
 ) -> Result<Hashing> {
     let path = data.to_path_buf();
     let (size, sha) = (state.size, state.sha.clone());
-    let opened = tokio::task::spawn_blocking(move || Writer::open(&path, size, sha, allow_direct));
+    let opened =
+        tokio::task::spawn_blocking(move || Writer::open(&path, size, sha, len, allow_direct));
     let (writer, mut block) = joined(opened, data).await?;
     // The writer thread holds `writer` and the block it writes, which comes back as the
     // spare; meanwhile `block` is being filled.
-    let mut busy: JoinHandle<io::Result<(Writer, Block)>> =
-        tokio::task::spawn_blocking(move || Ok((writer, Block::new())));
+    let mut stage = Stage::Idle(writer, None);
     let mut got = 0u64;
     let received = loop {
         let chunk = match body.next().await {
@@ -104,26 +101,44 @@ async fn append_with(
         while !rest.is_empty() {
             rest = block.fill(rest);
             if block.is_full() {
-                let (mut w, spare) = joined(busy, data).await?;
-                let next = spare.after(&block);
+                let (mut w, spare) = stage.idle(data).await?;
+                // What is still to come decides how large the next block needs to be.
+                let left = len.map(|l| l - got + rest.len() as u64);
+                let next = spare.unwrap_or_else(|| Block::new(left)).after(&block);
                 let full = std::mem::replace(&mut block, next);
-                busy = tokio::task::spawn_blocking(move || {
+                stage = Stage::Busy(tokio::task::spawn_blocking(move || {
                     w.write_full(&full)?;
                     Ok((w, full))
-                });
+                }));
             }
         }
     };
     // Always wait for the writer, so nothing is still writing when the caller rolls back.
-    let joined_writer = joined(busy, data).await;
+    let writer = stage.idle(data).await;
     received?;
     if let Some(expected) = len.filter(|&e| got != e) {
         return Err(Error::SizeMismatch { expected, got });
     }
-    let (w, _) = joined_writer?;
+    let (w, _) = writer?;
     let done = tokio::task::spawn_blocking(move || w.finish(&block));
     let (sha, size) = joined(done, data).await?;
     Ok(Hashing { sha, size })
+}
+
+/// The writer and its spare block, or the write in flight that will give them back.
+enum Stage {
+    Idle(Writer, Option<Block>),
+    Busy(JoinHandle<io::Result<(Writer, Block)>>),
+}
+
+impl Stage {
+    /// Waits for the write in flight, if any.
+    async fn idle(self, data: &Path) -> Result<(Writer, Option<Block>)> {
+        match self {
+            Stage::Idle(w, spare) => Ok((w, spare)),
+            Stage::Busy(write) => joined(write, data).await.map(|(w, b)| (w, Some(b))),
+        }
+    }
 }
 
 async fn joined<T>(handle: JoinHandle<io::Result<T>>, data: &Path) -> Result<T> {
@@ -147,10 +162,18 @@ struct Block {
 }
 
 impl Block {
-    /// A large block when the budget allows, else a small one.
-    fn new() -> Block {
-        let budget = Reservation::large();
-        let capacity = if budget.is_some() { LARGE_BUFFER } else { SMALL_BUFFER };
+    /// A block for `need` bytes (unknown: any number): just large enough for a small body,
+    /// large when the budget allows, else small.
+    fn new(need: Option<u64>) -> Block {
+        let (capacity, budget) = match need {
+            Some(n) if n <= SMALL_BUFFER as u64 => {
+                ((n as usize).next_multiple_of(ALIGN).max(ALIGN), None)
+            }
+            _ => match Reservation::large() {
+                Some(r) => (LARGE_BUFFER, Some(r)),
+                None => (SMALL_BUFFER, None),
+            },
+        };
         let mem = vec![0u8; capacity + ALIGN];
         let start = mem.as_ptr().align_offset(ALIGN);
         Block { mem, start, capacity, base: 0, filled: 0, hashed: 0, _budget: budget }
@@ -199,6 +222,7 @@ impl Writer {
         path: &Path,
         size: u64,
         sha: Sha256,
+        len: Option<u64>,
         allow_direct: bool,
     ) -> io::Result<(Writer, Block)> {
         let file = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
@@ -207,8 +231,8 @@ impl Writer {
                 std::fs::OpenOptions::new().write(true).custom_flags(libc::O_DIRECT).open(path)
             })
             .and_then(io::Result::ok);
-        let mut block = Block::new();
         let tail = (size % ALIGN as u64) as usize;
+        let mut block = Block::new(len.map(|l| l + tail as u64));
         block.base = size - tail as u64;
         if tail > 0 {
             let at = block.start;
@@ -307,6 +331,33 @@ mod tests {
         appends_are_exact(true).await;
     }
 
+    /// Where the filesystem takes aligned `O_DIRECT` writes, the writer uses them and keeps
+    /// using them (no silent fall-back).
+    #[test]
+    fn direct_writes_are_used_where_the_filesystem_takes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::write(&data, b"").unwrap();
+        let block = Block::new(None);
+        let probe = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&data)
+            .and_then(|f| f.write_all_at(&block.mem[block.start..block.start + ALIGN], 0));
+        std::fs::write(&data, b"").unwrap();
+        let (mut w, mut first) = Writer::open(&data, 0, Sha256::new(), None, true).unwrap();
+        let bytes = pattern(first.capacity + 10, 3);
+        assert_eq!(first.fill(&bytes).len(), 10);
+        w.write_full(&first).unwrap();
+        if probe.is_ok() {
+            assert!(w.direct.is_some(), "O_DIRECT works here but the writer did not use it");
+        }
+        assert_eq!(
+            std::fs::read(&data).unwrap(),
+            pattern(first.capacity + 10, 3)[..first.capacity]
+        );
+    }
+
     #[tokio::test]
     async fn appends_are_exact_through_the_page_cache() {
         appends_are_exact(false).await;
@@ -315,7 +366,8 @@ mod tests {
     #[test]
     fn large_buffers_come_from_a_bounded_budget() {
         // Other tests may hold blocks meanwhile: count on what this test takes alone.
-        let blocks: Vec<Block> = (0..2 * BUDGET / LARGE_BUFFER + 3).map(|_| Block::new()).collect();
+        let blocks: Vec<Block> =
+            (0..2 * BUDGET / LARGE_BUFFER + 3).map(|_| Block::new(None)).collect();
         let large = blocks.iter().filter(|b| b.capacity == LARGE_BUFFER).count();
         assert!(large <= BUDGET / LARGE_BUFFER, "{large} large blocks");
         assert!(
@@ -324,6 +376,10 @@ mod tests {
         assert!(blocks.iter().any(|b| b.capacity == SMALL_BUFFER));
         drop(blocks);
         assert!(RESERVED.load(Ordering::Acquire) <= BUDGET);
+        // A small body takes a small block and nothing from the budget.
+        let small = Block::new(Some(1000));
+        assert_eq!((small.capacity, small._budget.is_some()), (ALIGN, false));
+        assert_eq!(Block::new(Some(SMALL_BUFFER as u64 + 1)).capacity % ALIGN, 0);
     }
 
     #[tokio::test]

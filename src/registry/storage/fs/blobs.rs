@@ -17,7 +17,7 @@ use super::{
 use crate::registry::api::names::{Algorithm, Digest, RepoName, UploadId};
 use crate::registry::storage::{BlobBody, ByteStream, Error, Result};
 
-/// Read size when streaming a blob out or re-hashing one.
+/// Read size when re-hashing an upload or a sha512 blob.
 const READ_CHUNK: usize = 256 * 1024;
 
 /// The running hash of an upload and the number of bytes it covers.
@@ -97,17 +97,9 @@ impl FsStorage {
     pub(super) async fn start_upload_impl(&self, repo: &RepoName) -> Result<UploadId> {
         let id = UploadId::generate();
         let dir = self.layout.upload(repo, &id);
+        create_dirs(&dir, false).await?;
         let data = dir.join("data");
-        // A failed upload to this repository may be pruning the empty directories at this
-        // very moment (see `discard_upload`): create them again once if they vanish.
-        for attempt in 0.. {
-            create_dirs(&dir, false).await?;
-            match tokio::fs::File::create(&data).await {
-                Ok(_) => break,
-                Err(e) if is_missing(&e) && attempt == 0 => continue,
-                Err(e) => return Err(Error::Io { action: "cannot create", path: data, source: e }),
-            }
-        }
+        tokio::fs::File::create(&data).await.map_err(io_err("cannot create", &data))?;
         let started = dir.join("startedat");
         tokio::fs::write(&started, rfc3339(SystemTime::now()))
             .await
@@ -156,6 +148,12 @@ impl FsStorage {
                 return Err(Error::OutOfOrder { size, start });
             }
         }
+        if len == Some(0) {
+            // The empty PUT that ends most uploads: nothing to write.
+            let size = state.size;
+            *guard = Some(state);
+            return Ok(size);
+        }
         // The append runs as its own task holding the upload's lock, so a request dropped
         // mid-body (a reset HTTP/2 stream) still finishes or rolls back before the next
         // request on this upload may start.
@@ -167,13 +165,17 @@ impl FsStorage {
                     Ok(size)
                 }
                 Err(e) => {
-                    // Roll back to the previous end so the upload is exactly as it was; if
-                    // even that fails, leave the slot empty so the next request re-hashes.
+                    // Roll back to the previous end so the upload is exactly as it was. The
+                    // first write of an append rewrites the file's partial last block, so
+                    // after a failed write the bytes before the old end are not known to
+                    // match the hash: then (or if truncating fails) leave the slot empty and
+                    // let the next request re-hash the file.
                     let truncated = async {
                         let f = tokio::fs::OpenOptions::new().write(true).open(&data).await?;
                         f.set_len(state.size).await
                     };
-                    if truncated.await.is_ok() {
+                    let wrote_badly = matches!(e, Error::Io { .. });
+                    if truncated.await.is_ok() && !wrote_badly {
                         *guard = Some(state);
                     }
                     Err(e)
@@ -229,8 +231,6 @@ impl FsStorage {
         self.forget_upload(&dir);
         drop(guard);
         self.write_link(&self.layout.layer_link(repo, digest), digest).await?;
-        // No empty `_uploads` stays behind once the last upload of a repository is done.
-        super::prune_empty(parent(&dir), &self.layout.repo(repo)).await;
         Ok(state.size)
     }
 

@@ -19,13 +19,14 @@ use crate::registry::api::names::{Digest, RepoName, Tag, UploadId};
 /// Paths of every stored object under one root.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    root: PathBuf,
     base: PathBuf,
 }
 
 impl Layout {
     /// The layout under `root` (distribution's `rootdirectory`).
     pub fn new(root: &Path) -> Self {
-        Layout { base: root.join("docker/registry/v2") }
+        Layout { root: root.to_path_buf(), base: root.join("docker/registry/v2") }
     }
 
     /// `<root>/docker/registry/v2`.
@@ -35,7 +36,7 @@ impl Layout {
 
     /// `<root>` itself (distribution's `rootdirectory`).
     pub fn root(&self) -> &Path {
-        self.base.ancestors().nth(3).unwrap_or(&self.base)
+        &self.root
     }
 
     /// The directory holding a blob's `data`.

@@ -32,6 +32,10 @@ pub mod manifests;
 pub mod purge;
 mod reader;
 
+/// Alignment of `O_DIRECT` offsets, lengths and buffers (covers 512-byte and 4 KiB logical
+/// blocks).
+const ALIGN: usize = 4096;
+
 use layout::Layout;
 
 /// The filesystem storage backend.
@@ -74,13 +78,17 @@ impl FsStorage {
         map.remove(dir);
     }
 
-    /// Deletes an upload's directory, then the directories that leaves empty (the
-    /// repository's `_uploads`, the repository itself when the upload created it, and the
-    /// layout's own directories on an empty root, which is never removed itself).
-    /// `Ok(false)` when the upload did not exist.
+    /// Deletes an upload's directory. When that leaves a repository that only the upload
+    /// had created (nothing in it but an empty `_uploads`), the repository's directories go
+    /// too, up to the storage root, so a refused upload to a new name leaves no repository
+    /// behind (its tags list stays `NAME_UNKNOWN`). A repository that holds anything else
+    /// keeps its `_uploads`, as with registry:2. `Ok(false)` when the upload did not exist.
     async fn discard_upload(&self, dir: &Path) -> Result<bool> {
         let removed = remove_tree(dir).await?;
-        prune_empty(parent(dir), self.layout.root()).await;
+        let repo = parent(parent(dir));
+        if only_empty_uploads(repo).await {
+            prune_empty(&repo.join("_uploads"), self.layout.root()).await;
+        }
         Ok(removed)
     }
 
@@ -173,7 +181,14 @@ async fn create_dirs(dir: &Path, fsync: bool) -> Result<()> {
             None => break,
         }
     }
-    tokio::fs::create_dir_all(dir).await.map_err(io_err("cannot create directory", dir))?;
+    // A refused upload may be removing a new repository's empty directories at this very
+    // moment (see `discard_upload`), taking a parent away between two `mkdir`s: try again
+    // once, when they are gone.
+    let created = match tokio::fs::create_dir_all(dir).await {
+        Err(e) if is_missing(&e) => tokio::fs::create_dir_all(dir).await,
+        other => other,
+    };
+    created.map_err(io_err("cannot create directory", dir))?;
     if fsync {
         for d in missing.iter().rev() {
             sync_dir(parent(d)).await?;
@@ -188,9 +203,8 @@ async fn sync_dir(dir: &Path) -> Result<()> {
     f.sync_all().await.map_err(io_err("cannot sync directory", dir))
 }
 
-/// Removes the directories from `dir` up to (not including) `stop` while they are empty, so
-/// that a failed or cancelled upload to a new repository leaves no trace. A directory that
-/// holds anything, or that another request fills meanwhile, stops the walk.
+/// Removes the directories from `dir` up to (not including) `stop` while they are empty. A
+/// directory that holds anything, or that another request fills meanwhile, stops the walk.
 async fn prune_empty(dir: &Path, stop: &Path) {
     let mut cur = dir;
     while cur != stop && cur.starts_with(stop) {
@@ -199,6 +213,24 @@ async fn prune_empty(dir: &Path, stop: &Path) {
         }
         cur = parent(cur);
     }
+}
+
+/// True when `dir` holds nothing but an empty `_uploads` directory: a repository that only
+/// an upload created.
+async fn only_empty_uploads(dir: &Path) -> bool {
+    let Ok(mut entries) = tokio::fs::read_dir(dir).await else { return false };
+    let mut names = Vec::new();
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        names.push(entry.file_name());
+        if names.len() > 1 {
+            return false;
+        }
+    }
+    if names.len() != 1 || names[0] != "_uploads" {
+        return false;
+    }
+    let Ok(mut uploads) = tokio::fs::read_dir(dir.join("_uploads")).await else { return false };
+    matches!(uploads.next_entry().await, Ok(None))
 }
 
 /// Removes a directory tree; `Ok(false)` when it did not exist.
