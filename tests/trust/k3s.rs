@@ -2,7 +2,8 @@
 //! install.sh alike: an existing entry for the same registry (with `auth`, with a `tls`
 //! section) gets the key merged in, comments and layout stay, both tools give the same bytes,
 //! and both uninstalls give the original file back. A conflicting `ca_file` and a file a line
-//! edit cannot change safely are refused by both, naming the line, before anything is written.
+//! edit cannot change safely are refused by both, naming the line, before anything is written;
+//! a file that is not valid YAML is refused by regkit only (the script has no YAML parser).
 
 use super::*;
 
@@ -180,5 +181,29 @@ fn conflicts_and_files_beyond_a_line_edit_are_refused_by_both_before_any_write()
         assert_eq!(read(root), edited);
         let copy = "etc/rancher/k3s/registry-ca/10.0.0.7_5000.crt";
         assert_eq!(files_in(root), [YAML, copy], "{}", root.display());
+    }
+}
+
+/// The one documented difference: regkit parses the whole file as YAML and refuses one that
+/// is not valid (here a duplicate key, and a syntax error outside the entry it edits), where
+/// install.sh, which has no YAML parser, edits the lines and writes.
+#[test]
+fn only_regkit_refuses_a_file_that_is_not_valid_yaml() {
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let script_path = bundle(&ws, &pki);
+    let cases = [
+        ("duplicate", "configs:\n  a:\n    auth:\n      username: u\nconfigs:\n  b:\n    x: 1\n"),
+        ("syntax", "mirrors:\n  docker.io:\n    endpoint: [\"https://m\"\nconfigs:\n  a: 1\n"),
+    ];
+    for (name, text) in cases {
+        let (a, b) = seeded(&ws, name, text);
+        let before = tree(&a);
+        regkit_trust(&ws, &pki, "install", &a).code(2).stderr_has("is not valid YAML");
+        assert_eq!(tree(&a), before, "{name}: regkit wrote something");
+        script(&ws, &script_path, &b).ok();
+        let edited = read(&b);
+        assert!(edited.contains(&format!("ca_file: {CA_FILE}")), "{name}: {edited}");
+        assert!(keeps_every_line(text, &edited), "{name}: {edited}");
     }
 }
