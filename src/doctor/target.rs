@@ -125,12 +125,26 @@ impl Target {
         names
     }
 
-    /// True for 127.0.0.0/8, ::1 and `localhost`, which Docker treats as insecure registries by
-    /// default (it then skips certificate checks and falls back to plain HTTP).
+    /// True for 127.0.0.0/8, ::1, `localhost` and names under `.localhost`: traffic that stays
+    /// on this machine. (Which of them Docker treats as insecure registries is
+    /// [`Target::docker_insecure_by_default`].)
     pub fn is_loopback(&self) -> bool {
         match self.ip {
             Some(ip) => ip.is_loopback(),
             None => self.host == "localhost" || self.host.ends_with(".localhost"),
+        }
+    }
+
+    /// True when dockerd treats the registry as insecure whatever its configuration says: it
+    /// always adds 127.0.0.0/8 to `insecure-registries` and matches a name by the addresses
+    /// it resolves to, so an IP in 127.0.0.0/8 or `localhost`. Not ::1, which only Docker
+    /// releases from late 2024 on add, nor a name under `.localhost`, which resolves to
+    /// loopback only with some resolvers.
+    pub fn docker_insecure_by_default(&self) -> bool {
+        match self.ip {
+            Some(IpAddr::V4(ip)) => ip.is_loopback(),
+            Some(IpAddr::V6(_)) => false,
+            None => self.host == "localhost",
         }
     }
 
@@ -171,6 +185,9 @@ mod tests {
         assert_eq!((t.scheme, t.authority()), (Scheme::Http, "[::1]:5000".to_string()));
         assert!(t.is_loopback());
         assert!(!"https://192.168.1.102:5000".parse::<Target>().unwrap().is_loopback());
+        let docker = |s: &str| s.parse::<Target>().unwrap().docker_insecure_by_default();
+        assert!(docker("http://127.0.0.1:5000") && docker("127.1.2.3") && docker("localhost:5000"));
+        assert!(!docker("http://[::1]:5000") && !docker("reg.localhost") && !docker("10.0.0.1"));
     }
 
     #[test]
