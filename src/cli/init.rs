@@ -372,8 +372,8 @@ fn summary(dir: &Path, r: &InitReport, user: &str) {
     for p in &r.removed {
         output::note(&format!("  removed   {} (no longer generated)", p.display()));
     }
-    let cd =
-        if dir == Path::new(".") { String::new() } else { format!("cd {} && ", dir.display()) };
+    let word = |p: &Path| crate::deploy::escape::shell_word(&p.display().to_string());
+    let cd = if dir == Path::new(".") { String::new() } else { format!("cd {} && ", word(dir)) };
     output::note("Next steps (README.md explains every file):");
     output::note(&format!("  1. Start it:     {cd}docker-compose up -d"));
     match &r.regkit_serve_blocker {
@@ -395,7 +395,7 @@ fn summary(dir: &Path, r: &InitReport, user: &str) {
         r.address,
         crate::deploy::escape::shell_word(user)
     ));
-    output::note(&format!("  4. Kubernetes:   kubectl apply -k {}", dir.join("k8s").display()));
+    output::note(&format!("  4. Kubernetes:   kubectl apply -k {}", word(&dir.join("k8s"))));
 }
 
 /// Asks on the terminal, showing `default`, which an empty answer takes.
