@@ -425,7 +425,7 @@ fn descriptor_errors_name_the_key_and_line_and_write_nothing() {
         ),
         (
             "hosts: [r.example.com]\nkey_type: dsa\n",
-            "regkit.yaml:2: key_type: unknown key type \"dsa\"",
+            "regkit.yaml:2: key_type: unknown key type \"dsa\" (expected ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096)",
         ),
         (
             "hosts: [r.example.com]\nhttp_host: https://other.example.com\n",

@@ -308,7 +308,10 @@ fn bad_input_fails_naming_the_flag_and_leaves_nothing() {
         (&["--storage", "s3", "--s3-bucket", "images"], "--s3-region: missing"),
         (&["--s3-bucket", "images"], "--s3-* options need --storage s3"),
         (&["--namespace", "Bad_NS"], "--namespace: invalid namespace"),
-        (&["--key-type", "dsa"], "unknown key type \"dsa\""),
+        (
+            &["--key-type", "dsa"],
+            "'--key-type <TYPE>': unknown key type \"dsa\" (expected ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096)",
+        ),
         (&["--keep-ca"], "--force"),
     ];
     for (extra, expected) in cases {
