@@ -30,7 +30,7 @@ pub struct PlainHttp {
 
 /// Reads the three clients' configuration under `root` for `target`.
 pub fn plain_http(root: &Path, target: &Target) -> PlainHttp {
-    let names = names(target);
+    let names = target.config_names();
     let mut out = PlainHttp::default();
     for (client, found) in [
         ("docker", docker(root, target, &names)),
@@ -44,19 +44,6 @@ pub fn plain_http(root: &Path, target: &Target) -> PlainHttp {
         out.details.push(format!("{client}: {detail}"));
     }
     out
-}
-
-/// The names a client's configuration may use for the registry: `host:port`, and the bare
-/// host when the port is the scheme's default.
-fn names(target: &Target) -> Vec<String> {
-    let mut names = vec![target.authority()];
-    if target.port == 80 || target.port == 443 {
-        names.push(match target.ip {
-            Some(IpAddr::V6(_)) => format!("[{}]", target.host),
-            _ => target.host.clone(),
-        });
-    }
-    names
 }
 
 fn docker(root: &Path, target: &Target, names: &[String]) -> (bool, String) {
@@ -240,8 +227,13 @@ mod tests {
         }
         let daemon = root.join("etc/docker/daemon.json");
         std::fs::create_dir_all(daemon.parent().unwrap()).unwrap();
-        std::fs::write(&daemon, r#"{"insecure-registries": ["10.9.9.9:5000"]}"#).unwrap();
+        std::fs::write(&daemon, r#"{"insecure-registries": ["10.9.9.9:5000", "reg.lan"]}"#)
+            .unwrap();
         assert_eq!(allowed("http://127.0.0.1:5000"), ["docker"]);
+        // An entry without a port covers the ports a reference without one reaches.
+        assert_eq!(allowed("http://reg.lan"), ["docker"]);
+        assert_eq!(allowed("http://reg.lan:443"), ["docker"]);
+        assert!(allowed("http://reg.lan:5000").is_empty());
         // dockerd refuses to start with a daemon.json it cannot parse.
         std::fs::write(&daemon, "{").unwrap();
         let found = plain_http(root, &"http://127.0.0.1:5000".parse().unwrap());

@@ -111,11 +111,13 @@ impl Target {
         format!("{}://{}/v2/", self.scheme.as_str(), self.authority())
     }
 
-    /// The directory names under `certs.d/` that clients consult for this registry: always
-    /// `host:port`; for port 443 Docker's plain `host` comes first (a reference without a port).
-    pub fn certs_d_names(&self) -> Vec<String> {
+    /// The names clients' configuration gives this registry (directories under `certs.d/`,
+    /// `insecure-registries` entries, `location`s): always `host:port`, and first the plain
+    /// `host` when an image reference without a port reaches this port: 443, and for a plain
+    /// HTTP registry also 80 (where an insecure registry falls back to).
+    pub fn config_names(&self) -> Vec<String> {
         let mut names = Vec::new();
-        if self.port == 443 {
+        if self.port == 443 || (self.port == 80 && self.scheme == Scheme::Http) {
             names.push(match self.ip {
                 Some(IpAddr::V6(_)) => format!("[{}]", self.host),
                 _ => self.host.clone(),
@@ -180,7 +182,12 @@ mod tests {
         assert_eq!(t.v2_url(), "https://10.0.0.1:5000/v2/");
         let t: Target = "registry.example.com".parse().unwrap();
         assert_eq!((t.scheme, t.port), (Scheme::Https, 443));
-        assert_eq!(t.certs_d_names(), ["registry.example.com", "registry.example.com:443"]);
+        assert_eq!(t.config_names(), ["registry.example.com", "registry.example.com:443"]);
+        let plain = |s: &str| s.parse::<Target>().unwrap().config_names();
+        assert_eq!(plain("http://reg.lan"), ["reg.lan", "reg.lan:80"]);
+        assert_eq!(plain("http://[::1]:443"), ["[::1]", "[::1]:443"]);
+        assert_eq!(plain("reg.lan:80"), ["reg.lan:80"]);
+        assert_eq!(plain("http://reg.lan:5000"), ["reg.lan:5000"]);
         let t: Target = "http://[::1]:5000/v2/".parse().unwrap();
         assert_eq!((t.scheme, t.authority()), (Scheme::Http, "[::1]:5000".to_string()));
         assert!(t.is_loopback());
