@@ -99,7 +99,7 @@ pub fn unmerge(existing: &str, registry: &RegistryHost) -> Result<Unmerge, Error
         Removed::RemoveFile => String::new(),
         Removed::Write(text) => text,
     };
-    if let Some(tls) = ca_file_parent(&mut doc, &auth) {
+    if let Some(Value::Map(tls)) = walk(&mut doc, &["configs", &auth, "tls"], false) {
         tls.retain(|(k, _)| k.as_str() != Some("ca_file"));
     }
     prune(&mut doc, &["configs", &auth, "tls"]);
@@ -111,19 +111,6 @@ pub fn unmerge(existing: &str, registry: &RegistryHost) -> Result<Unmerge, Error
 
 fn ca_file_of<'a>(doc: &'a Value, auth: &str) -> Option<&'a Value> {
     doc.get("configs")?.get(auth)?.get("tls")?.get("ca_file")
-}
-
-fn ca_file_parent<'a>(doc: &'a mut Value, auth: &str) -> Option<&'a mut Vec<(Value, Value)>> {
-    let mut node = doc;
-    for key in ["configs", auth, "tls"] {
-        let Value::Map(map) = node else { return None };
-        let i = map.iter().position(|(k, _)| k.as_str() == Some(key))?;
-        node = &mut map[i].1;
-    }
-    match node {
-        Value::Map(map) => Some(map),
-        _ => None,
-    }
 }
 
 /// Two documents are the same, an empty mapping counting as an empty document.
@@ -174,28 +161,37 @@ fn bad(reason: String) -> Error {
     Error::Config { path: Path::new("/").join(YAML_PATH), reason }
 }
 
-/// `configs.<auth>.tls` as a mutable mapping, created as needed.
-fn tls_map<'a>(doc: &'a mut Value, auth: &str) -> Result<&'a mut Vec<(Value, Value)>, Error> {
-    let mut node = doc;
-    for key in ["configs", auth, "tls"] {
-        let map =
-            node.map_mut().ok_or_else(|| bad(format!("the parent of {key:?} is not a mapping")))?;
-        let i = Value::entry(map, key);
+/// The node at `path` (string keys) below `node`. A missing key is inserted as `Null` when
+/// `create` (and a `Null` on the way becomes a mapping); otherwise it, or a node on the way
+/// that is not a mapping, gives `None`.
+fn walk<'a>(mut node: &'a mut Value, path: &[&str], create: bool) -> Option<&'a mut Value> {
+    for key in path {
+        let map = match node {
+            Value::Map(map) => map,
+            _ if create => node.map_mut()?,
+            _ => return None,
+        };
+        let i = match map.iter().position(|(k, _)| k.as_str() == Some(key)) {
+            Some(i) => i,
+            None if create => Value::entry(map, key),
+            None => return None,
+        };
         node = &mut map[i].1;
     }
-    node.map_mut().ok_or_else(|| bad(format!("configs.{auth:?}.tls is not a mapping")))
+    Some(node)
+}
+
+/// `configs.<auth>.tls` as a mutable mapping, created as needed.
+fn tls_map<'a>(doc: &'a mut Value, auth: &str) -> Result<&'a mut Vec<(Value, Value)>, Error> {
+    walk(doc, &["configs", auth, "tls"], true)
+        .and_then(Value::map_mut)
+        .ok_or_else(|| bad(format!("configs.{auth:?}.tls or a parent of it is not a mapping")))
 }
 
 /// Removes the node at `path` when it is empty.
 fn prune(doc: &mut Value, path: &[&str]) {
     let Some((last, parents)) = path.split_last() else { return };
-    let mut node = doc;
-    for key in parents {
-        let Value::Map(map) = node else { return };
-        let Some(i) = map.iter().position(|(k, _)| k.as_str() == Some(key)) else { return };
-        node = &mut map[i].1;
-    }
-    if let Value::Map(map) = node {
+    if let Some(Value::Map(map)) = walk(doc, parents, false) {
         map.retain(|(k, v)| k.as_str() != Some(last) || !v.is_empty_node());
     }
 }
@@ -227,6 +223,17 @@ configs:\n  \"other:5000\":\n    auth:\n      username: u\n      password: p\n  
         // Taking it out again gives back the original document.
         let Unmerge::Write(back) = unmerge(&text, &reg()).unwrap() else { panic!() };
         assert_eq!(serde_saphyr::from_str::<Value>(&back).unwrap(), before);
+    }
+
+    #[test]
+    fn walk_finds_creates_and_stops_at_non_mappings() {
+        let mut doc: Value = serde_saphyr::from_str("configs:\n  a: 1\n").unwrap();
+        assert_eq!(walk(&mut doc, &["configs", "a"], false), Some(&mut Value::Int(1)));
+        assert_eq!(walk(&mut doc, &["configs", "b", "tls"], false), None);
+        assert_eq!(walk(&mut doc, &["configs", "a", "tls"], true), None);
+        assert_eq!(walk(&mut doc, &["configs", "b", "tls"], true), Some(&mut Value::Null));
+        let want: Value = serde_saphyr::from_str("configs:\n  a: 1\n  b:\n    tls:\n").unwrap();
+        assert_eq!(doc, want);
     }
 
     #[test]
