@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::k3s_text::{self, Merged, Removed};
+use super::k3s_text::{self, Merged, Removed, Unsupported};
 use super::yaml::Value;
 use super::{Error, RegistryHost};
 
@@ -76,8 +76,9 @@ pub enum Unmerge {
     Write(String),
     /// Nothing else was left in the file: remove it.
     RemoveFile,
-    /// The file cannot be edited in place (why); left alone.
-    NotEditable(String),
+    /// The file cannot be edited in place: why, and what to do by hand instead (`remove
+    /// configs."HOST:PORT".tls.ca_file (PATH)`); left alone. [`editing_hints`] words it.
+    NotEditable(Unsupported, String),
 }
 
 /// Removes `configs."<registry>".tls.ca_file` when it is regkit's, then drops `tls`, the
@@ -89,8 +90,8 @@ pub fn unmerge(existing: &str, registry: &RegistryHost) -> Result<Unmerge, Error
     let edited = match k3s_text::remove(existing, &auth, &want) {
         Ok(edited) => edited,
         Err(u) => {
-            let hint = format!("remove configs.\"{auth}\".tls.ca_file ({want})");
-            return Ok(Unmerge::NotEditable(editing_hint(&u, &hint)));
+            let what = format!("remove configs.\"{auth}\".tls.ca_file ({want})");
+            return Ok(Unmerge::NotEditable(u, what));
         }
     };
     let text = match edited {
@@ -129,14 +130,29 @@ fn check(ok: bool, auth: &str) -> Result<(), Error> {
     )))
 }
 
-fn editing_hint(u: &k3s_text::Unsupported, what: &str) -> String {
+fn editing_hint(u: &Unsupported, what: &str) -> String {
     format!(
         "{u}; regkit edits this file in place to keep its comments and layout and cannot do \
          so here: {what} by hand, or rewrite that part in block style"
     )
 }
 
-fn not_editable(u: &k3s_text::Unsupported, what: &str) -> Error {
+/// One message for the [`Unmerge::NotEditable`] results of several addresses: those stopped
+/// by the same line share one hint, their by-hand steps joined.
+pub fn editing_hints(items: &[(Unsupported, String)]) -> String {
+    let mut groups: Vec<(&Unsupported, Vec<&str>)> = Vec::new();
+    for (u, what) in items {
+        match groups.iter_mut().find(|(g, _)| *g == u) {
+            Some((_, whats)) => whats.push(what),
+            None => groups.push((u, vec![what])),
+        }
+    }
+    let hints: Vec<String> =
+        groups.iter().map(|(u, whats)| editing_hint(u, &whats.join(" and "))).collect();
+    hints.join("; ")
+}
+
+fn not_editable(u: &Unsupported, what: &str) -> Error {
     bad(editing_hint(u, what))
 }
 

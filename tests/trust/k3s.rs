@@ -207,3 +207,32 @@ fn only_regkit_refuses_a_file_that_is_not_valid_yaml() {
         assert!(keeps_every_line(text, &edited), "{name}: {edited}");
     }
 }
+
+/// Several addresses in a file edited by hand into something a line edit cannot follow: the
+/// uninstall report says why once, with the by-hand step for each address.
+#[test]
+fn a_file_beyond_a_line_edit_is_reported_once_for_all_addresses() {
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let root = mkdir(ws.join("root"));
+    let addrs = ["reg.lan:5000", "reg.lan:30500", "10.0.0.5:30500"];
+    let trust = |verb: &str| {
+        let mut cmd = ws.regkit().args(["trust", verb, "--k3s", "--ca"]).arg(&pki.ca);
+        for a in addrs {
+            cmd = cmd.args(["--registry", a]);
+        }
+        cmd.arg("--root").arg(&root)
+    };
+    trust("install").ok();
+    let edited =
+        format!("{}  new.example:\n    auth:\n      password: |\n        x\n", read(&root));
+    std::fs::write(root.join(YAML), &edited).unwrap();
+    let r = trust("uninstall").code(1);
+    let hint = "regkit edits this file in place to keep its comments and layout";
+    assert_eq!(r.stdout.matches(hint).count(), 1, "{r}");
+    assert_eq!(r.stdout.matches("holds a block scalar").count(), 1, "{r}");
+    for a in addrs {
+        r.stdout_has(&format!("remove configs.\"{a}\".tls.ca_file"));
+    }
+    assert_eq!(read(&root), edited);
+}
