@@ -161,7 +161,9 @@ fn render_is_deterministic_and_leaves_unchanged_files_alone() {
 fn render_after_an_edit_changes_exactly_the_dependent_files() {
     let d = Descriptor::new(vec!["registry.example.com".into()]);
     let ws = deployment(&d);
-    stand_in_secrets(&ws, &d);
+    if !stand_in_secrets(&ws, &d) {
+        return;
+    }
     let before = snapshot(ws.path());
 
     let changed = |edit: &dyn Fn(&mut Descriptor), ws: &Workspace| -> Vec<String> {
@@ -273,6 +275,78 @@ fn assert_pull_secret(ws: &Workspace, d: &Descriptor) {
     }
 }
 
+/// After the user's password changed in auth/htpasswd, the password in the pull Secret no
+/// longer logs in: render leaves the Secret as it is (even when the addresses moved) and
+/// warns with the command that rebuilds it, and that command works.
+#[test]
+fn render_refuses_to_carry_a_stale_pull_password_and_names_the_fix() {
+    let d = Descriptor::new(vec!["registry.example.com".into()]);
+    let ws = deployment(&d);
+    if !stand_in_secrets(&ws, &d) {
+        return;
+    }
+    let render = |ws: &Workspace| -> serde_json::Value {
+        let r = ws.regkit().args(["render", "--json"]).ok();
+        serde_json::from_str(&r.stdout).unwrap()
+    };
+    let changed = |v: &serde_json::Value, file: &str| {
+        v["changed"].as_array().unwrap().iter().any(|c| c.as_str() == Some(file))
+    };
+    let mut moved = d.clone();
+    moved.kubernetes.node_port = 31000;
+    fs::write(ws.join("regkit.yaml"), descriptor::to_yaml(&moved).unwrap()).unwrap();
+    ws.regkit()
+        .args(["htpasswd", "add", "auth/htpasswd", "admin", "--password-stdin"])
+        .stdin("new-pw\n")
+        .ok();
+    let pull_before = fs::read(ws.join("k8s/secret-pull.yaml")).unwrap();
+    let report = render(&ws);
+    assert!(!changed(&report, "k8s/secret-pull.yaml"), "{report}");
+    assert!(changed(&report, "trust/node-trust.tar.gz"), "{report}");
+    assert_eq!(fs::read(ws.join("k8s/secret-pull.yaml")).unwrap(), pull_before);
+    let warnings = report["warnings"].as_array().unwrap();
+    let warning = warnings
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.starts_with("k8s/secret-pull.yaml left as it is"))
+        .unwrap_or_else(|| panic!("no pull secret warning: {report}"));
+    assert!(
+        warning.contains("its password for \"admin\" is not the one in auth/htpasswd"),
+        "{warning}"
+    );
+    assert!(!warning.contains("s3cret-pw") && !warning.contains("new-pw"), "{warning}");
+    // The command in the warning, with the user filled in, rebuilds it for the new addresses.
+    let fix = warning.split('`').nth(1).unwrap().replace("USER", "admin");
+    assert!(fix.ends_with("--out k8s/secret-pull.yaml --force"), "{fix}");
+    let path = format!(
+        "{}:{}",
+        Path::new(env!("CARGO_BIN_EXE_regkit")).parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    ws.tool("sh").args(["-c", &fix]).env("PATH", &path).stdin("new-pw\n").ok();
+    let report = render(&ws);
+    assert_eq!(report["changed"], serde_json::json!([]), "{report}");
+    assert!(!report["warnings"].to_string().contains("secret-pull"), "{report}");
+    let text = fs::read_to_string(ws.join("k8s/secret-pull.yaml")).unwrap();
+    let v: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let json = BASE64.decode(v["data"][".dockerconfigjson"].as_str().unwrap()).unwrap();
+    let config: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let auths = config["auths"].as_object().unwrap();
+    assert_eq!(auths.len(), moved.pull_addresses().len(), "{config}");
+    assert!(auths.values().all(|e| e["password"] == "new-pw"), "{config}");
+
+    // A pull user who is no longer in the file is reported as such.
+    ws.regkit().args(["htpasswd", "delete", "auth/htpasswd", "admin"]).ok();
+    moved.kubernetes.node_port = 31001;
+    fs::write(ws.join("regkit.yaml"), descriptor::to_yaml(&moved).unwrap()).unwrap();
+    let report = render(&ws);
+    assert!(!changed(&report, "k8s/secret-pull.yaml"), "{report}");
+    assert!(
+        report["warnings"].to_string().contains("its user \\\"admin\\\" is not in auth/htpasswd"),
+        "{report}"
+    );
+}
+
 #[test]
 fn descriptor_errors_name_the_key_and_line_and_write_nothing() {
     let cases: &[(&str, &str)] = &[
@@ -351,7 +425,7 @@ fn descriptor_errors_name_the_key_and_line_and_write_nothing() {
         ),
         (
             "hosts: [r.example.com]\nkey_type: dsa\n",
-            "regkit.yaml:2: key_type: unknown key type \"dsa\"",
+            "regkit.yaml:2: key_type: unknown key type \"dsa\" (expected ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072 or rsa-4096)",
         ),
         (
             "hosts: [r.example.com]\nhttp_host: https://other.example.com\n",
@@ -389,7 +463,9 @@ fn reference_registry_runs_the_rendered_config() {
     d.ips = vec!["127.0.0.1".parse().unwrap()];
     d.users = vec!["admin".into()];
     let ws = deployment(&d);
-    stand_in_secrets(&ws, &d);
+    if !stand_in_secrets(&ws, &d) {
+        return;
+    }
     let secret = fs::read_to_string(ws.join("auth/http-secret.env")).unwrap();
     let secret = secret.trim().strip_prefix("REGISTRY_HTTP_SECRET=").unwrap().to_string();
     let env = [
@@ -481,7 +557,12 @@ fn deployment(d: &Descriptor) -> Workspace {
 /// What `regkit init` writes besides the generated files, made here separately: CA and site
 /// certificate with `regkit certs`, and htpasswd and the secret manifests with Apache's
 /// htpasswd and kubectl, so the rendered files are checked against other tools' output.
-fn stand_in_secrets(ws: &Workspace, d: &Descriptor) {
+/// False (and nothing made) when one of those tools is missing, as [`require_tool`] says.
+#[must_use]
+fn stand_in_secrets(ws: &Workspace, d: &Descriptor) -> bool {
+    if !require_tool("htpasswd") || !require_tool("kubectl") {
+        return false;
+    }
     fs::create_dir_all(ws.join("pki")).unwrap();
     fs::create_dir_all(ws.join("auth")).unwrap();
     let sans: Vec<String> =
@@ -530,6 +611,7 @@ fn stand_in_secrets(ws: &Workspace, d: &Descriptor) {
         bundle = bundle.args(["--registry", &a.address]);
     }
     bundle.args(["--out", "trust/node-trust.tar.gz"]).ok();
+    true
 }
 
 /// A python3 that has PyYAML (the system one, which docker-compose runs on). Like

@@ -484,6 +484,99 @@ fn uninstall_removes_exactly_what_install_wrote() {
     uninstall(&ws, &pki.ca, registry, &root).ok().stdout_has("not present");
 }
 
+/// The directories a run of uninstall reports removing (or, on a dry run, would remove).
+fn pruned(stdout: &str) -> std::collections::BTreeSet<String> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("would remove empty directory ")
+                .or_else(|| l.strip_prefix("removed empty directory "))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// `regkit trust uninstall --dry-run` and the bundle's `install.sh --uninstall --dry-run` name
+/// the same directories, and each real uninstall then removes exactly those: in a clean root
+/// with two addresses sharing the certs.d directories, and in a root where other entries (a
+/// client cert, another registry, a hidden file, an empty directory) keep some of them.
+#[test]
+fn uninstall_dry_runs_of_regkit_and_install_sh_name_the_same_directories() {
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let addrs = ["reg.lan:5000", "reg.lan:443"];
+    let with_addrs = |mut cmd: crate::harness::Cmd| {
+        for a in addrs {
+            cmd = cmd.args(["--registry", a]);
+        }
+        cmd
+    };
+    let bundle = ws.regkit().args(["trust", "bundle", "--all", "--ca"]).arg(&pki.ca);
+    with_addrs(bundle).args(["--out", "b.tar.gz"]).ok();
+    ws.tool("tar").args(["xzf", "b.tar.gz"]).ok();
+    let script = ws.join("regkit-trust-reg.lan_5000/install.sh");
+    let regkit = |verb: &str, root: &Path| {
+        let cmd = ws.regkit().args(["trust", verb, "--all", "--ca"]).arg(&pki.ca);
+        with_addrs(cmd).arg("--root").arg(root)
+    };
+    let lived_in = |root: &Path| {
+        std::fs::write(mkdir(root.join("etc/containers/certs.d/reg.lan")).join("client.cert"), "c")
+            .unwrap();
+        std::fs::write(mkdir(root.join("etc/docker/certs.d/other:5000")).join("ca.crt"), "o")
+            .unwrap();
+        std::fs::write(root.join("etc/rancher/k3s/registry-ca/.keep"), "").unwrap();
+        mkdir(root.join("etc/containerd/certs.d/empty"));
+    };
+    for (name, extra) in [("clean", None), ("lived-in", Some(&lived_in))] {
+        let (a, b) = (mkdir(ws.join(format!("a-{name}"))), mkdir(ws.join(format!("b-{name}"))));
+        for root in [&a, &b] {
+            regkit("install", root).ok();
+            if let Some(extra) = extra {
+                extra(root);
+            }
+        }
+        let by_regkit = pruned(&regkit("uninstall", &a).arg("--dry-run").ok().stdout);
+        let dry = ws.tool("sh").arg(&script).args(["--uninstall", "--dry-run", "--root"]);
+        let by_script = pruned(&dry.arg(&b).ok().stdout);
+        let by_script: std::collections::BTreeSet<String> =
+            by_script.iter().map(|d| d.replacen(&*b.display().to_string(), "", 1)).collect();
+        let by_regkit_rel: std::collections::BTreeSet<String> =
+            by_regkit.iter().map(|d| d.replacen(&*a.display().to_string(), "", 1)).collect();
+        assert_eq!(by_regkit_rel, by_script, "{name}");
+        let want: &[&str] = match name {
+            "clean" => &[
+                "/etc/docker/certs.d/reg.lan:5000",
+                "/etc/docker/certs.d/reg.lan",
+                "/etc/docker/certs.d",
+                "/etc/containerd/certs.d/reg.lan:5000",
+                "/etc/containerd/certs.d/reg.lan",
+                "/etc/containerd/certs.d",
+                "/etc/containers/certs.d/reg.lan:5000",
+                "/etc/containers/certs.d/reg.lan",
+                "/etc/containers/certs.d",
+                "/etc/rancher/k3s/registry-ca",
+            ],
+            _ => &[
+                "/etc/docker/certs.d/reg.lan:5000",
+                "/etc/docker/certs.d/reg.lan",
+                "/etc/containerd/certs.d/reg.lan:5000",
+                "/etc/containerd/certs.d/reg.lan",
+                "/etc/containers/certs.d/reg.lan:5000",
+            ],
+        };
+        assert_eq!(by_script, want.iter().map(|d| d.to_string()).collect(), "{name}");
+        // The real runs remove what their dry runs named, and nothing else.
+        assert_eq!(pruned(&regkit("uninstall", &a).ok().stdout), by_regkit, "{name}");
+        let real = ws.tool("sh").arg(&script).args(["--uninstall", "--root"]).arg(&b).ok();
+        let real: std::collections::BTreeSet<String> = pruned(&real.stdout)
+            .iter()
+            .map(|d| d.replacen(&*b.display().to_string(), "", 1))
+            .collect();
+        assert_eq!(real, by_script, "{name}");
+        assert_eq!(dirs_in(&a), dirs_in(&b), "{name}");
+    }
+}
+
 #[test]
 fn install_is_idempotent_and_refuses_what_it_did_not_write() {
     let ws = Workspace::new();

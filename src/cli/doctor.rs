@@ -20,7 +20,8 @@ client prints, the cause and the fix.
 The verdict is for a client on this machine, as configured under --root: exit 0 only when \
 one of Docker, containerd or Podman here would pull. So a chain that verifies with --ca still \
 fails when no client here trusts that CA for this host:port (the fix is `regkit trust \
-install`), an http:// registry fails unless a client here is set up for plain HTTP, and a \
+install`), an http:// registry fails unless a client here is set up for plain HTTP (dockerd \
+is by default for 127.0.0.0/8 and localhost, as long as its daemon.json parses), and a \
 registry that asks for a login fails unless --user is given and accepted. --assume-trusted \
 judges as if the clients trusted --ca (or allowed plain HTTP), to check another node's view \
 from here.

@@ -198,8 +198,7 @@ fn load_existing(file: &Path) -> anyhow::Result<Htpasswd> {
 }
 
 fn warn_non_bcrypt(file: &Path, entries: &Htpasswd) {
-    let bad: Vec<String> = entries.non_bcrypt_users().iter().map(|u| u.to_string()).collect();
-    if let Some(w) = htpasswd::non_bcrypt_warning(file, &bad) {
+    if let Some(w) = htpasswd::non_bcrypt_warning(file, &entries.non_bcrypt_users()) {
         output::warn(&w);
     }
 }

@@ -88,7 +88,7 @@ pub struct InitArgs {
     pub no_local_sans: bool,
     /// Key type of a new CA and of the site certificate: ecdsa-p256, ecdsa-p384, rsa-2048,
     /// rsa-3072 or rsa-4096 [default: ecdsa-p256]. Recorded in regkit.yaml.
-    #[arg(long, value_name = "TYPE", value_parser = parse_key_type)]
+    #[arg(long, value_name = "TYPE")]
     pub key_type: Option<KeyType>,
     /// Regenerate an existing deployment and overwrite existing files, the CA included.
     #[arg(long)]
@@ -372,8 +372,8 @@ fn summary(dir: &Path, r: &InitReport, user: &str) {
     for p in &r.removed {
         output::note(&format!("  removed   {} (no longer generated)", p.display()));
     }
-    let cd =
-        if dir == Path::new(".") { String::new() } else { format!("cd {} && ", dir.display()) };
+    let word = |p: &Path| crate::deploy::escape::shell_word(&p.display().to_string());
+    let cd = if dir == Path::new(".") { String::new() } else { format!("cd {} && ", word(dir)) };
     output::note("Next steps (README.md explains every file):");
     output::note(&format!("  1. Start it:     {cd}docker-compose up -d"));
     match &r.regkit_serve_blocker {
@@ -395,7 +395,7 @@ fn summary(dir: &Path, r: &InitReport, user: &str) {
         r.address,
         crate::deploy::escape::shell_word(user)
     ));
-    output::note(&format!("  4. Kubernetes:   kubectl apply -k {}", dir.join("k8s").display()));
+    output::note(&format!("  4. Kubernetes:   kubectl apply -k {}", word(&dir.join("k8s"))));
 }
 
 /// Asks on the terminal, showing `default`, which an empty answer takes.
@@ -406,8 +406,4 @@ fn ask(question: &str, default: &str) -> anyhow::Result<String> {
     std::io::stdin().lock().read_line(&mut line).context("cannot read the answer")?;
     let answer = line.trim();
     Ok(if answer.is_empty() { default.to_string() } else { answer.to_string() })
-}
-
-fn parse_key_type(s: &str) -> Result<KeyType, String> {
-    s.parse().map_err(|e: crate::pki::Error| e.to_string())
 }

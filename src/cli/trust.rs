@@ -243,3 +243,33 @@ fn finish(plan: Plan, dry_run: bool, json: bool) -> anyhow::Result<Status> {
     }
     Ok(Status::Ok)
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// The uninstall help names exactly the directories `prune::KEEP` keeps.
+    #[test]
+    fn uninstall_help_lists_the_kept_directories() {
+        let mut cli = super::super::Cli::command();
+        let help = cli
+            .find_subcommand_mut("trust")
+            .and_then(|t| t.find_subcommand_mut("uninstall"))
+            .expect("regkit trust uninstall")
+            .render_long_help()
+            .to_string();
+        let list = help
+            .split_once("never removed:")
+            .and_then(|(_, rest)| rest.split_once("Exit status"))
+            .map(|(list, _)| list)
+            .unwrap_or_else(|| panic!("no list of kept directories in:\n{help}"));
+        let mut listed: Vec<&str> = list
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter_map(|w| w.trim_end_matches('.').strip_prefix('/'))
+            .collect();
+        let mut keep = crate::trust::prune::KEEP.to_vec();
+        listed.sort_unstable();
+        keep.sort_unstable();
+        assert_eq!(listed, keep, "{help}");
+    }
+}

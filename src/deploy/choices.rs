@@ -12,7 +12,7 @@ use std::path::Path;
 use rand::Rng;
 
 use super::descriptor::{Descriptor, Driver, Proxy, S3};
-use super::{Error, init, layout, validate};
+use super::{Error, init, validate};
 use crate::pki::KeyType;
 
 /// Length of a generated password (letters and digits: about 143 bits).
@@ -281,9 +281,6 @@ pub fn flag_for(key: &str) -> String {
 /// `choices` would change (compared over the existing `regkit.yaml`, so only what was given
 /// counts), and `None` when there is no deployment there yet. Nothing is written either way.
 pub fn rerun_differences(dir: &Path, choices: &Choices) -> Result<Option<Vec<String>>, Error> {
-    if !dir.join(layout::DESCRIPTOR).exists() {
-        return Ok(None);
-    }
     let Some(current) = init::existing(dir)? else { return Ok(None) };
     let wanted = choices.apply(&current)?;
     Ok(Some(init::differences(&current, &wanted)))

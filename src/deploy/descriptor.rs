@@ -332,11 +332,7 @@ mod key_type_name {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<KeyType, D::Error> {
-        let name = String::deserialize(d)?;
-        KeyType::ALL.into_iter().find(|k| k.name() == name).ok_or_else(|| {
-            let all: Vec<&str> = KeyType::ALL.iter().map(|k| k.name()).collect();
-            de::Error::custom(format!("unknown key type {name:?} (one of {})", all.join(", ")))
-        })
+        String::deserialize(d)?.parse().map_err(de::Error::custom)
     }
 }
 

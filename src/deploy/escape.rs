@@ -134,18 +134,21 @@ pub fn handlebars() -> Handlebars<'static> {
     hb
 }
 
-/// Registers the `yaml`, `yaml_opt`, `yaml_block`, `comment` and `sh` helpers on `hb`.
+/// Registers the `yaml`, `yaml_opt`, `yaml_string`, `yaml_block`, `comment` and `sh` helpers
+/// on `hb`.
 pub fn register_helpers(hb: &mut Handlebars<'_>) {
     hb.register_helper("yaml", Box::new(ScalarHelper(|h| scalar_param(h, 0))));
     hb.register_helper("yaml_opt", Box::new(ScalarHelper(yaml_opt)));
+    hb.register_helper("yaml_string", Box::new(ScalarHelper(|h| Ok(yaml_scalar(&text_param(h)?)))));
     hb.register_helper("yaml_block", Box::new(YamlBlockHelper));
     hb.register_helper("comment", Box::new(ScalarHelper(|h| Ok(comment_text(&text_param(h)?)))));
     hb.register_helper("sh", Box::new(ScalarHelper(|h| Ok(shell_word(&text_param(h)?)))));
 }
 
 /// A helper that writes one scalar, computed from the helper's parameters by `.0`:
-/// `{{yaml v}}` (one YAML scalar), `{{yaml_opt v}}` (the same, or `null`), `{{comment v}}`
-/// and `{{sh v}}` (see [`comment_text`], [`shell_word`]).
+/// `{{yaml v}}` (one YAML scalar), `{{yaml_opt v}}` (the same, or `null`), `{{yaml_string v}}`
+/// (a string, number or boolean as a YAML string: `5` becomes `"5"`), `{{comment v}}` and
+/// `{{sh v}}` (see [`comment_text`], [`shell_word`]).
 struct ScalarHelper(fn(&Helper<'_>) -> Result<String, RenderError>);
 
 impl HelperDef for ScalarHelper {
@@ -267,6 +270,17 @@ mod tests {
         for s in ["yes", "No", "ON", "null", "~", "5000", "1e3", "0x1F", ".inf", "-x", "", "a b"] {
             assert!(yaml_scalar(s).starts_with('"'), "{s:?} must be quoted");
         }
+    }
+
+    #[test]
+    fn yaml_string_writes_numbers_as_strings() {
+        let hb = handlebars();
+        let data = serde_json::json!({ "n": 5368709120_u64, "b": true, "s": "x y" });
+        let text = hb.render_template(
+            "n: {{yaml_string n}}\nb: {{yaml_string b}}\ns: {{yaml_string s}}\n",
+            &data,
+        );
+        assert_eq!(text.unwrap(), "n: \"5368709120\"\nb: \"true\"\ns: \"x y\"\n");
     }
 
     #[test]

@@ -109,16 +109,11 @@ struct Context<'a> {
     first_user: Option<&'a str>,
     /// What `regkit serve` does not run in this descriptor (`None`: it runs config.yml).
     serve_blocker: Option<&'static str>,
-    /// `regkit serve` runs config.yml.
-    regkit_serve: bool,
-    /// The servers config.yml runs on, for prose.
-    servers: &'static str,
     ingress_host: Option<String>,
     /// `localhost` is one of the pull addresses' hosts.
     localhost_listed: bool,
-    /// nginx's `proxy-body-size` value: the limit in bytes, or `"0"` for none.
-    nginx_body_size: String,
-    /// The body limit in bytes, when there is one.
+    /// The Ingress body limit in bytes, when there is one (nginx's `proxy-body-size` is it
+    /// as a string, or `"0"` for none).
     max_body_bytes: Option<u64>,
     /// The traefik Buffering middleware is generated (class traefik and a limit).
     traefik_middleware: bool,
@@ -289,14 +284,7 @@ impl<'a> Context<'a> {
             realm: "regkit registry",
             first_user: d.users.first().map(String::as_str),
             serve_blocker,
-            regkit_serve: serve_blocker.is_none(),
-            servers: if serve_blocker.is_none() {
-                "the reference registry (registry:2, Debian's docker-registry) and regkit serve"
-            } else {
-                "the reference registry only (registry:2, Debian's docker-registry)"
-            },
             localhost_listed: d.hosts.iter().any(|h| h == "localhost"),
-            nginx_body_size: max_body_bytes.map_or("0".to_string(), |b| b.to_string()),
             max_body_bytes,
             traefik_middleware,
             traefik_middleware_ref: format!(
@@ -306,7 +294,7 @@ impl<'a> Context<'a> {
             service_dns: format!("{}.{}.svc:{}", names.service, d.kubernetes.namespace, d.port),
             pull_secret_patch,
             ingress_host,
-            pull_addresses: pull_rows(d),
+            pull_addresses: pull_rows(d, serve_blocker),
             compose: ComposeCtx {
                 port: format!("{0}:{0}", d.port),
                 env_file: format!("./{}", d.http_secret_file),
@@ -327,8 +315,13 @@ impl<'a> Context<'a> {
     }
 }
 
-/// The README's list of image reference prefixes that work on nodes.
-fn pull_rows(d: &Descriptor) -> Vec<PullRow> {
+/// The README's list of image reference prefixes that work on nodes (`serve_blocker`:
+/// [`Descriptor::regkit_serve_blocker`]).
+fn pull_rows(d: &Descriptor, serve_blocker: Option<&str>) -> Vec<PullRow> {
+    let server = match serve_blocker {
+        None => "docker-compose or `regkit serve`",
+        Some(_) => "docker-compose or `docker-registry serve`",
+    };
     d.pull_addresses()
         .into_iter()
         .map(|a| {
@@ -338,12 +331,7 @@ fn pull_rows(d: &Descriptor) -> Vec<PullRow> {
             };
             let via = match a.route {
                 Route::Registry => format!(
-                    "{} on `{host}` (the Kubernetes manifests do not open port {} on nodes)",
-                    if d.regkit_serve_blocker().is_none() {
-                        "docker-compose or `regkit serve`"
-                    } else {
-                        "docker-compose or `docker-registry serve`"
-                    },
+                    "{server} on `{host}` (the Kubernetes manifests do not open port {} on nodes)",
                     d.port
                 ),
                 Route::NodePort if host.trim_matches(['[', ']']).parse::<IpAddr>().is_ok() => {

@@ -6,8 +6,9 @@
 //! and the folder's files ([`sync`]): a manifest or bundle that no longer matches is rebuilt
 //! from what is already there. The TLS Secret follows the certificate and key files, the
 //! htpasswd Secret the htpasswd file, the http Secret the env file, the pull Secret the pull
-//! addresses (with the same user and password, read back from the pull Secret itself), and
-//! the bundle the CA and the pull addresses. Nothing here creates a password or a key, and a
+//! addresses (with the same user and password, read back from the pull Secret itself, and
+//! only while they still verify against the htpasswd file: a password changed since is left
+//! for the user to put in, with a warning), and the bundle the CA and the pull addresses. Nothing here creates a password or a key, and a
 //! file that is missing is left missing. Comparisons are by content (name, namespace, type,
 //! decoded data; the bundle's entries), so a manifest made by kubectl with the same data is
 //! left alone.
@@ -90,8 +91,9 @@ pub fn sync(dir: &Path, d: &Descriptor) -> Result<Synced, Error> {
     if dir.join(&d.tls.certificate).is_file() && dir.join(&d.tls.key).is_file() {
         wanted.push((layout::K8S_SECRET_TLS, tls_secret(dir, d).map_err(|e| e.to_string())));
     }
-    if let Ok(bytes) = std::fs::read(dir.join(&d.htpasswd)) {
-        let s = htpasswd_secret(d, bytes).map_err(|e| e.to_string());
+    let htpasswd = std::fs::read(dir.join(&d.htpasswd)).ok();
+    if let Some(bytes) = &htpasswd {
+        let s = htpasswd_secret(d, bytes.clone()).map_err(|e| e.to_string());
         wanted.push((layout::K8S_SECRET_HTPASSWD, s));
     }
     if let Ok(env) = std::fs::read_to_string(dir.join(&d.http_secret_file)) {
@@ -118,7 +120,13 @@ pub fn sync(dir: &Path, d: &Descriptor) -> Result<Synced, Error> {
     }
     let rel = secret_path(layout::K8S_SECRET_PULL);
     if let Some(existing) = read_manifest(dir, &rel)? {
-        match pull_credentials(&existing) {
+        let credentials = pull_credentials(&existing).and_then(|(user, password)| {
+            match htpasswd.as_deref().map(|b| stale_password(d, b, &user, &password)) {
+                Some(Some(why)) => Err(why),
+                _ => Ok((user, password)),
+            }
+        });
+        match credentials {
             Ok((user, password)) => {
                 let s = pull_secret(d, &user, &password)?;
                 if !same_secret(&existing, &s)? {
@@ -154,6 +162,21 @@ pub fn sync(dir: &Path, d: &Descriptor) -> Result<Synced, Error> {
         }
     }
     Ok(out)
+}
+
+/// Why the pull Secret's `user` and `password` no longer log in to the registry whose
+/// htpasswd file holds `htpasswd` (after `regkit htpasswd add` or `htpasswd -B` changed the
+/// password, or removed the user); `None` when they still do.
+fn stale_password(d: &Descriptor, htpasswd: &[u8], user: &str, password: &str) -> Option<String> {
+    let file = crate::htpasswd::Htpasswd::parse(&String::from_utf8_lossy(htpasswd));
+    if file.verify(user, password) {
+        return None;
+    }
+    Some(if file.hash_of(user).is_some() {
+        format!("its password for {user:?} is not the one in {}", d.htpasswd)
+    } else {
+        format!("its user {user:?} is not in {}", d.htpasswd)
+    })
 }
 
 /// `--server A --server B ...` for every pull address.

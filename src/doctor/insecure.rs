@@ -1,15 +1,18 @@
 //! Which clients on this machine are set up to talk plain HTTP to a registry, read from their
 //! configuration under the root (normally `/`):
 //! - Docker: `insecure-registries` in `etc/docker/daemon.json`, a `host:port` entry or a CIDR
-//!   that holds the registry's IP address;
+//!   that holds the registry's IP address; or, for a registry on 127.0.0.0/8 or `localhost`,
+//!   dockerd's defaults, which always hold 127.0.0.0/8
+//!   ([`Target::docker_insecure_by_default`]), unless daemon.json is not valid JSON, with
+//!   which dockerd does not start;
 //! - containerd: `etc/containerd/certs.d/<host:port>/hosts.toml` whose `server` or one of whose
 //!   `[host."..."]` tables is an `http://` URL;
 //! - Podman, CRI-O, Buildah, skopeo (containers/image): `etc/containers/registries.conf` then
 //!   `registries.conf.d/*.conf`, a `[[registry]]` whose `location` (or `prefix`) is the
 //!   registry, with `insecure = true` (the last match wins), or v1's `[registries.insecure]`.
 //!
-//! Docker's built-in exception for 127.0.0.0/8 is not counted: other machines do not share
-//! it, and the caller notes it. Only reads files.
+//! Docker's loopback exception holds on this machine only; the caller notes that other
+//! machines do not share it. Only reads files.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -27,7 +30,7 @@ pub struct PlainHttp {
 
 /// Reads the three clients' configuration under `root` for `target`.
 pub fn plain_http(root: &Path, target: &Target) -> PlainHttp {
-    let names = names(target);
+    let names = target.config_names();
     let mut out = PlainHttp::default();
     for (client, found) in [
         ("docker", docker(root, target, &names)),
@@ -43,27 +46,30 @@ pub fn plain_http(root: &Path, target: &Target) -> PlainHttp {
     out
 }
 
-/// The names a client's configuration may use for the registry: `host:port`, and the bare
-/// host when the port is the scheme's default.
-fn names(target: &Target) -> Vec<String> {
-    let mut names = vec![target.authority()];
-    if target.port == 80 || target.port == 443 {
-        names.push(match target.ip {
-            Some(IpAddr::V6(_)) => format!("[{}]", target.host),
-            _ => target.host.clone(),
-        });
-    }
-    names
-}
-
 fn docker(root: &Path, target: &Target, names: &[String]) -> (bool, String) {
     let path = root.join("etc/docker/daemon.json");
+    let loopback = target.docker_insecure_by_default();
+    let by_default = |found: String| {
+        format!(
+            "{found}, but dockerd treats {} as an insecure registry by default (it always adds \
+             127.0.0.0/8)",
+            target.host
+        )
+    };
     let Ok(text) = std::fs::read_to_string(&path) else {
-        return (false, format!("{} does not exist: no insecure-registries", path.display()));
+        let found = format!("{} does not exist", path.display());
+        return if loopback {
+            (true, by_default(found))
+        } else {
+            (false, format!("{found}: no insecure-registries"))
+        };
     };
     let doc: serde_json::Value = match serde_json::from_str(&text) {
         Ok(doc) => doc,
-        Err(e) => return (false, format!("{} is not valid JSON ({e})", path.display())),
+        Err(e) => {
+            let why = format!("{} is not valid JSON ({e}): dockerd does not start", path.display());
+            return (false, why);
+        }
     };
     let entries: Vec<&str> = doc["insecure-registries"]
         .as_array()
@@ -74,7 +80,10 @@ fn docker(root: &Path, target: &Target, names: &[String]) -> (bool, String) {
     });
     match hit {
         Some(e) => (true, format!("{} lists {e:?} in insecure-registries", path.display())),
-        None => (false, format!("{} does not list it in insecure-registries", path.display())),
+        None => {
+            let found = format!("{} does not list it in insecure-registries", path.display());
+            if loopback { (true, by_default(found)) } else { (false, found) }
+        }
     }
 }
 
@@ -203,5 +212,32 @@ mod tests {
             "[[registry]]\nlocation = \"10.0.0.5:5000\"\ninsecure = false\n",
         );
         assert_eq!(plain_http(root, &target).allowed, ["docker", "containerd"]);
+    }
+
+    #[test]
+    fn dockerd_defaults_count_for_127_0_0_0_8_and_localhost_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let allowed = |url: &str| plain_http(root, &url.parse().unwrap()).allowed;
+        for url in ["http://127.0.0.1:5000", "http://127.8.9.10:80", "http://localhost:5000"] {
+            assert_eq!(allowed(url), ["docker"], "{url}");
+        }
+        for url in ["http://[::1]:5000", "http://reg.localhost:5000", "http://10.0.0.5:5000"] {
+            assert!(allowed(url).is_empty(), "{url}");
+        }
+        let daemon = root.join("etc/docker/daemon.json");
+        std::fs::create_dir_all(daemon.parent().unwrap()).unwrap();
+        std::fs::write(&daemon, r#"{"insecure-registries": ["10.9.9.9:5000", "reg.lan"]}"#)
+            .unwrap();
+        assert_eq!(allowed("http://127.0.0.1:5000"), ["docker"]);
+        // An entry without a port covers the ports a reference without one reaches.
+        assert_eq!(allowed("http://reg.lan"), ["docker"]);
+        assert_eq!(allowed("http://reg.lan:443"), ["docker"]);
+        assert!(allowed("http://reg.lan:5000").is_empty());
+        // dockerd refuses to start with a daemon.json it cannot parse.
+        std::fs::write(&daemon, "{").unwrap();
+        let found = plain_http(root, &"http://127.0.0.1:5000".parse().unwrap());
+        assert!(found.allowed.is_empty());
+        assert!(found.details[0].contains("dockerd does not start"), "{:?}", found.details);
     }
 }

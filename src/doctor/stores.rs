@@ -76,7 +76,7 @@ pub struct ClientStore {
 
 /// The certs.d stores of Docker, containerd and Podman for `target`, under `root`.
 pub fn client_stores(root: &Path, target: &Target) -> Vec<ClientStore> {
-    let names = target.certs_d_names();
+    let names = target.config_names();
     vec![docker_store(root, &names), containerd_store(root, &names), podman_store(root, &names)]
 }
 

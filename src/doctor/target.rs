@@ -111,11 +111,13 @@ impl Target {
         format!("{}://{}/v2/", self.scheme.as_str(), self.authority())
     }
 
-    /// The directory names under `certs.d/` that clients consult for this registry: always
-    /// `host:port`; for port 443 Docker's plain `host` comes first (a reference without a port).
-    pub fn certs_d_names(&self) -> Vec<String> {
+    /// The names clients' configuration gives this registry (directories under `certs.d/`,
+    /// `insecure-registries` entries, `location`s): always `host:port`, and first the plain
+    /// `host` when an image reference without a port reaches this port: 443, and for a plain
+    /// HTTP registry also 80 (where an insecure registry falls back to).
+    pub fn config_names(&self) -> Vec<String> {
         let mut names = Vec::new();
-        if self.port == 443 {
+        if self.port == 443 || (self.port == 80 && self.scheme == Scheme::Http) {
             names.push(match self.ip {
                 Some(IpAddr::V6(_)) => format!("[{}]", self.host),
                 _ => self.host.clone(),
@@ -125,12 +127,26 @@ impl Target {
         names
     }
 
-    /// True for 127.0.0.0/8, ::1 and `localhost`, which Docker treats as insecure registries by
-    /// default (it then skips certificate checks and falls back to plain HTTP).
+    /// True for 127.0.0.0/8, ::1, `localhost` and names under `.localhost`: traffic that stays
+    /// on this machine. (Which of them Docker treats as insecure registries is
+    /// [`Target::docker_insecure_by_default`].)
     pub fn is_loopback(&self) -> bool {
         match self.ip {
             Some(ip) => ip.is_loopback(),
             None => self.host == "localhost" || self.host.ends_with(".localhost"),
+        }
+    }
+
+    /// True when dockerd treats the registry as insecure whatever its configuration says: it
+    /// always adds 127.0.0.0/8 to `insecure-registries` and matches a name by the addresses
+    /// it resolves to, so an IP in 127.0.0.0/8 or `localhost`. Not ::1, which only Docker
+    /// releases from late 2024 on add, nor a name under `.localhost`, which resolves to
+    /// loopback only with some resolvers.
+    pub fn docker_insecure_by_default(&self) -> bool {
+        match self.ip {
+            Some(IpAddr::V4(ip)) => ip.is_loopback(),
+            Some(IpAddr::V6(_)) => false,
+            None => self.host == "localhost",
         }
     }
 
@@ -166,11 +182,19 @@ mod tests {
         assert_eq!(t.v2_url(), "https://10.0.0.1:5000/v2/");
         let t: Target = "registry.example.com".parse().unwrap();
         assert_eq!((t.scheme, t.port), (Scheme::Https, 443));
-        assert_eq!(t.certs_d_names(), ["registry.example.com", "registry.example.com:443"]);
+        assert_eq!(t.config_names(), ["registry.example.com", "registry.example.com:443"]);
+        let plain = |s: &str| s.parse::<Target>().unwrap().config_names();
+        assert_eq!(plain("http://reg.lan"), ["reg.lan", "reg.lan:80"]);
+        assert_eq!(plain("http://[::1]:443"), ["[::1]", "[::1]:443"]);
+        assert_eq!(plain("reg.lan:80"), ["reg.lan:80"]);
+        assert_eq!(plain("http://reg.lan:5000"), ["reg.lan:5000"]);
         let t: Target = "http://[::1]:5000/v2/".parse().unwrap();
         assert_eq!((t.scheme, t.authority()), (Scheme::Http, "[::1]:5000".to_string()));
         assert!(t.is_loopback());
         assert!(!"https://192.168.1.102:5000".parse::<Target>().unwrap().is_loopback());
+        let docker = |s: &str| s.parse::<Target>().unwrap().docker_insecure_by_default();
+        assert!(docker("http://127.0.0.1:5000") && docker("127.1.2.3") && docker("localhost:5000"));
+        assert!(!docker("http://[::1]:5000") && !docker("reg.localhost") && !docker("10.0.0.1"));
     }
 
     #[test]

@@ -168,7 +168,7 @@ fn handshake_failure(target: &Target, e: HandshakeError) -> Finding {
                      with `regkit doctor {http_url}`",
                     target.host
                 ));
-            if target.is_loopback() {
+            if target.docker_insecure_by_default() {
                 f = f.detail(
                     "note: Docker falls back to plain HTTP for 127.0.0.0/8 and localhost, so \
                      `docker` on this machine works; other machines, containerd and Podman do not",

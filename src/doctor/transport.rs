@@ -204,8 +204,9 @@ pub fn check_plain(opts: &Options, mut tcp: TcpStream, report: &mut Report) -> O
     Some(First { response, verified: true, dialer: Dialer::new(opts, false) })
 }
 
-/// A registry that speaks plain HTTP: a warning when a client here is set up for it (or with
-/// `--assume-trusted`), a failure when none is, since clients use HTTPS unless told otherwise.
+/// A registry that speaks plain HTTP: a warning when a client here is set up for it (dockerd
+/// is, by default, for a loopback registry; or with `--assume-trusted`), a failure when none
+/// is, since clients use HTTPS unless told otherwise.
 fn plain_http_finding(opts: &Options) -> Finding {
     let target = &opts.target;
     let authority = target.authority();
@@ -257,10 +258,11 @@ fn plain_http_finding(opts: &Options) -> Finding {
             .fix(format!("{serve_tls}; otherwise {configure}"))
     };
     f.details = plain.details;
-    if target.is_loopback() {
+    if target.docker_insecure_by_default() {
         f = f.detail(
             "note: Docker falls back to plain HTTP for 127.0.0.0/8 and localhost by itself, so \
-             `docker` on this machine works; other machines, containerd and Podman do not",
+             `docker` on this machine works; other machines (nodes pulling by another address), \
+             containerd and Podman use HTTPS unless each is told otherwise",
         );
     }
     f

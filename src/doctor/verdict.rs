@@ -156,7 +156,7 @@ fn trust_finding(
             (finding.cause(cause).fix(fix), false)
         }
     };
-    if target.is_loopback() {
+    if target.docker_insecure_by_default() {
         finding = finding.detail(
             "note: Docker treats 127.0.0.0/8 and localhost as insecure registries by default and \
              skips these checks, so `docker` on this machine may work anyway; containerd, Podman \

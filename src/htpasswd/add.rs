@@ -88,11 +88,12 @@ impl Added {
 }
 
 /// The warning for entries that are not bcrypt (`users`), if there are any.
-pub fn non_bcrypt_warning(path: &Path, users: &[String]) -> Option<String> {
+pub fn non_bcrypt_warning(path: &Path, users: &[impl AsRef<str>]) -> Option<String> {
     if users.is_empty() {
         return None;
     }
     let file = path.display();
+    let users: Vec<&str> = users.iter().map(AsRef::as_ref).collect();
     Some(format!(
         "{file} has entries that are not bcrypt, which the registry ignores: {}; set them again \
          with `regkit htpasswd add {file} USER`",

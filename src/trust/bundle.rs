@@ -3,9 +3,12 @@
 //! the CA as `ca.crt`, and under `files/` every whole file `trust install` would write, byte
 //! for byte (built by the same code), so the script only copies and compares. k3s's
 //! `registries.yaml` is the one file merged in place: the script runs `k3s_edit.awk`, the
-//! same line-by-line editor as regkit's own ([`super::k3s_text`]), so the result is the same.
+//! same line-by-line editor as regkit's own ([`super::k3s_text`]), so the result is the same
+//! on a file both accept. Unlike regkit, the script does not parse the file as YAML: it edits
+//! (and writes) a file that is not valid YAML or whose edit would change other settings,
+//! where regkit refuses (see [`super::k3s_text`]).
 //! Its `--uninstall` removes directories by the same rule as `regkit trust uninstall`
-//! ([`super::prune`]), and it prints containerd's `config_path` advice in regkit's words.
+//! ([`super::prune`]; with `--dry-run` it names the same ones, judged from what is on disk), and it prints containerd's `config_path` advice in regkit's words.
 //!
 //! One bundle may cover several addresses of the same registry (`reg.lan:5000`, a NodePort
 //! `10.0.0.5:30500`, an Ingress host `reg.lan`): the files of every address are shipped, and

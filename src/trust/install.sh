@@ -80,16 +80,40 @@ put() {
 }
 
 # Removes directory $1 (relative to the root) and then its parents while they are empty,
-# stopping at the root and at KEEP_DIRS.
+# stopping at the root and at KEEP_DIRS. A dry run removes nothing and says what would go: a
+# directory counts as empty when all it holds is listed in `gone` (the files uninstall would
+# remove, and the directories found so far), as `regkit trust uninstall --dry-run` judges it.
 prune() {
   d=$1
   while [ -n "$d" ] && [ "$d" != . ] && [ "$d" != / ]; do
     case $NL$KEEP_DIRS$NL in *"$NL$d$NL"*) return 0 ;; esac
-    rmdir "$root/$d" 2>/dev/null || return 0
-    say "removed empty directory $root/$d"
+    if [ "$dry_run" = 0 ]; then
+      rmdir "$root/$d" 2>/dev/null || return 0
+      say "removed empty directory $root/$d"
+    else
+      case $NL$gone in
+        *"$NL$d$NL"*) ;;
+        *)
+          only_gone "$d" || return 0
+          say "would remove empty directory $root/$d"
+          gone=$gone$d$NL
+          ;;
+      esac
+    fi
     d=$(dirname "$d")
   done
 }
+
+# True when directory $1 (relative to the root) holds nothing but what `gone` lists. A name
+# with a newline in it never matches, so its directory counts as not empty.
+only_gone() (
+  [ -d "$root/$1" ] || exit 1
+  entries=$(ls -A "$root/$1") || exit 1
+  IFS=$NL
+  for e in $entries; do
+    case $NL$gone in *"$NL$1/$e$NL"*) ;; *) exit 1 ;; esac
+  done
+)
 
 # The k3s file's text, or nothing when it does not exist (the trailing x keeps final newlines).
 k3s_read() {
@@ -328,14 +352,13 @@ else
   done
   IFS=$old_ifs
   [ -z "$K3S_ENTRIES" ] || k3s_uninstall
-  if [ "$dry_run" = 0 ]; then
-    IFS=$NL
-    for rel in $removed; do
-      IFS=$old_ifs
-      prune "$(dirname "$rel")"
-    done
+  gone=$removed
+  IFS=$NL
+  for rel in $removed; do
     IFS=$old_ifs
-  fi
+    prune "$(dirname "$rel")"
+  done
+  IFS=$old_ifs
 fi
 
 if [ "$changed_system" = 1 ] && [ "$dry_run" = 0 ]; then

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::k3s_text::{self, Merged, Removed};
+use super::k3s_text::{self, Merged, Removed, Unsupported};
 use super::yaml::Value;
 use super::{Error, RegistryHost};
 
@@ -76,8 +76,9 @@ pub enum Unmerge {
     Write(String),
     /// Nothing else was left in the file: remove it.
     RemoveFile,
-    /// The file cannot be edited in place (why); left alone.
-    NotEditable(String),
+    /// The file cannot be edited in place: why, and what to do by hand instead (`remove
+    /// configs."HOST:PORT".tls.ca_file (PATH)`); left alone. [`editing_hints`] words it.
+    NotEditable(Unsupported, String),
 }
 
 /// Removes `configs."<registry>".tls.ca_file` when it is regkit's, then drops `tls`, the
@@ -89,8 +90,8 @@ pub fn unmerge(existing: &str, registry: &RegistryHost) -> Result<Unmerge, Error
     let edited = match k3s_text::remove(existing, &auth, &want) {
         Ok(edited) => edited,
         Err(u) => {
-            let hint = format!("remove configs.\"{auth}\".tls.ca_file ({want})");
-            return Ok(Unmerge::NotEditable(editing_hint(&u, &hint)));
+            let what = format!("remove configs.\"{auth}\".tls.ca_file ({want})");
+            return Ok(Unmerge::NotEditable(u, what));
         }
     };
     let text = match edited {
@@ -99,7 +100,7 @@ pub fn unmerge(existing: &str, registry: &RegistryHost) -> Result<Unmerge, Error
         Removed::RemoveFile => String::new(),
         Removed::Write(text) => text,
     };
-    if let Some(tls) = ca_file_parent(&mut doc, &auth) {
+    if let Some(Value::Map(tls)) = walk(&mut doc, &["configs", &auth, "tls"], false) {
         tls.retain(|(k, _)| k.as_str() != Some("ca_file"));
     }
     prune(&mut doc, &["configs", &auth, "tls"]);
@@ -111,19 +112,6 @@ pub fn unmerge(existing: &str, registry: &RegistryHost) -> Result<Unmerge, Error
 
 fn ca_file_of<'a>(doc: &'a Value, auth: &str) -> Option<&'a Value> {
     doc.get("configs")?.get(auth)?.get("tls")?.get("ca_file")
-}
-
-fn ca_file_parent<'a>(doc: &'a mut Value, auth: &str) -> Option<&'a mut Vec<(Value, Value)>> {
-    let mut node = doc;
-    for key in ["configs", auth, "tls"] {
-        let Value::Map(map) = node else { return None };
-        let i = map.iter().position(|(k, _)| k.as_str() == Some(key))?;
-        node = &mut map[i].1;
-    }
-    match node {
-        Value::Map(map) => Some(map),
-        _ => None,
-    }
 }
 
 /// Two documents are the same, an empty mapping counting as an empty document.
@@ -142,14 +130,29 @@ fn check(ok: bool, auth: &str) -> Result<(), Error> {
     )))
 }
 
-fn editing_hint(u: &k3s_text::Unsupported, what: &str) -> String {
+fn editing_hint(u: &Unsupported, what: &str) -> String {
     format!(
         "{u}; regkit edits this file in place to keep its comments and layout and cannot do \
          so here: {what} by hand, or rewrite that part in block style"
     )
 }
 
-fn not_editable(u: &k3s_text::Unsupported, what: &str) -> Error {
+/// One message for the [`Unmerge::NotEditable`] results of several addresses: those stopped
+/// by the same line share one hint, their by-hand steps joined.
+pub fn editing_hints(items: &[(Unsupported, String)]) -> String {
+    let mut groups: Vec<(&Unsupported, Vec<&str>)> = Vec::new();
+    for (u, what) in items {
+        match groups.iter_mut().find(|(g, _)| *g == u) {
+            Some((_, whats)) => whats.push(what),
+            None => groups.push((u, vec![what])),
+        }
+    }
+    let hints: Vec<String> =
+        groups.iter().map(|(u, whats)| editing_hint(u, &whats.join(" and "))).collect();
+    hints.join("; ")
+}
+
+fn not_editable(u: &Unsupported, what: &str) -> Error {
     bad(editing_hint(u, what))
 }
 
@@ -174,28 +177,37 @@ fn bad(reason: String) -> Error {
     Error::Config { path: Path::new("/").join(YAML_PATH), reason }
 }
 
-/// `configs.<auth>.tls` as a mutable mapping, created as needed.
-fn tls_map<'a>(doc: &'a mut Value, auth: &str) -> Result<&'a mut Vec<(Value, Value)>, Error> {
-    let mut node = doc;
-    for key in ["configs", auth, "tls"] {
-        let map =
-            node.map_mut().ok_or_else(|| bad(format!("the parent of {key:?} is not a mapping")))?;
-        let i = Value::entry(map, key);
+/// The node at `path` (string keys) below `node`. A missing key is inserted as `Null` when
+/// `create` (and a `Null` on the way becomes a mapping); otherwise it, or a node on the way
+/// that is not a mapping, gives `None`.
+fn walk<'a>(mut node: &'a mut Value, path: &[&str], create: bool) -> Option<&'a mut Value> {
+    for key in path {
+        let map = match node {
+            Value::Map(map) => map,
+            _ if create => node.map_mut()?,
+            _ => return None,
+        };
+        let i = match map.iter().position(|(k, _)| k.as_str() == Some(key)) {
+            Some(i) => i,
+            None if create => Value::entry(map, key),
+            None => return None,
+        };
         node = &mut map[i].1;
     }
-    node.map_mut().ok_or_else(|| bad(format!("configs.{auth:?}.tls is not a mapping")))
+    Some(node)
+}
+
+/// `configs.<auth>.tls` as a mutable mapping, created as needed.
+fn tls_map<'a>(doc: &'a mut Value, auth: &str) -> Result<&'a mut Vec<(Value, Value)>, Error> {
+    walk(doc, &["configs", auth, "tls"], true)
+        .and_then(Value::map_mut)
+        .ok_or_else(|| bad(format!("configs.{auth:?}.tls or a parent of it is not a mapping")))
 }
 
 /// Removes the node at `path` when it is empty.
 fn prune(doc: &mut Value, path: &[&str]) {
     let Some((last, parents)) = path.split_last() else { return };
-    let mut node = doc;
-    for key in parents {
-        let Value::Map(map) = node else { return };
-        let Some(i) = map.iter().position(|(k, _)| k.as_str() == Some(key)) else { return };
-        node = &mut map[i].1;
-    }
-    if let Value::Map(map) = node {
+    if let Some(Value::Map(map)) = walk(doc, parents, false) {
         map.retain(|(k, v)| k.as_str() != Some(last) || !v.is_empty_node());
     }
 }
@@ -227,6 +239,17 @@ configs:\n  \"other:5000\":\n    auth:\n      username: u\n      password: p\n  
         // Taking it out again gives back the original document.
         let Unmerge::Write(back) = unmerge(&text, &reg()).unwrap() else { panic!() };
         assert_eq!(serde_saphyr::from_str::<Value>(&back).unwrap(), before);
+    }
+
+    #[test]
+    fn walk_finds_creates_and_stops_at_non_mappings() {
+        let mut doc: Value = serde_saphyr::from_str("configs:\n  a: 1\n").unwrap();
+        assert_eq!(walk(&mut doc, &["configs", "a"], false), Some(&mut Value::Int(1)));
+        assert_eq!(walk(&mut doc, &["configs", "b", "tls"], false), None);
+        assert_eq!(walk(&mut doc, &["configs", "a", "tls"], true), None);
+        assert_eq!(walk(&mut doc, &["configs", "b", "tls"], true), Some(&mut Value::Null));
+        let want: Value = serde_saphyr::from_str("configs:\n  a: 1\n  b:\n    tls:\n").unwrap();
+        assert_eq!(doc, want);
     }
 
     #[test]

@@ -1,5 +1,7 @@
 # Edits k3s's registries.yaml in place, line by line, for the bundle's install.sh: the same
 # algorithm as regkit's src/trust/k3s_text.rs, so both give the same bytes. POSIX awk.
+# Unlike regkit, it does not parse the file as YAML: a file that is invalid outside the lines
+# it reads (a syntax error, a duplicate key) is edited, where regkit refuses it.
 #
 #   awk -f k3s_edit.awk -v mode=install|uninstall -v reg=HOST:PORT -v ca=CA_FILE -v force=0|1
 #

@@ -13,7 +13,16 @@
 //! never rewritten: flow style (`{...}`) on the path to the key, anchors, aliases, tags, merge
 //! keys, block scalars and values continued on further lines inside `configs:`, tab
 //! indentation, several documents, Windows line endings. The bundle's `install.sh` runs the
-//! same algorithm in awk (its `k3s_edit`), so both produce the same bytes.
+//! same algorithm in awk (its `k3s_edit.awk`), so on a file both accept both produce the same
+//! bytes, and both refuse what this module refuses.
+//!
+//! They differ in one way: regkit also parses the whole file as YAML, before the edit and
+//! after it ([`super::k3s`]), and the script, which has no YAML parser, does neither. So regkit
+//! alone refuses a file that is not valid YAML (a syntax error or a duplicate key anywhere,
+//! even in a part the edit does not touch), and an edit whose new text would parse to anything
+//! but the old document with just that key added or removed. On such a file `install.sh`
+//! edits the lines and writes, where `regkit trust install` and `uninstall` refuse and write
+//! nothing.
 
 use std::fmt;
 

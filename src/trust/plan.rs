@@ -329,6 +329,7 @@ impl Plan {
         let mut text = existing;
         let (mut changed, mut gone) = (false, false);
         let mut kept = Vec::new();
+        let mut not_editable = Vec::new();
         for registry in registries {
             // The key goes only with the CA copy it points at: if that copy holds another
             // CA, this install is not the one that wrote the key.
@@ -342,8 +343,8 @@ impl Plan {
                 Unmerge::Differs(other) => {
                     kept.push(format!("its ca_file for {registry} is {other:?}"))
                 }
-                Unmerge::NotEditable(why) => {
-                    kept.push(why);
+                Unmerge::NotEditable(why, what) => {
+                    not_editable.push((why, what));
                     // The key stays, so the CA copy it points at stays too.
                     for s in self.steps.iter_mut().filter(|s| s.path == copy) {
                         if s.change == Change::Remove {
@@ -358,6 +359,9 @@ impl Plan {
                 Unmerge::Write(t) => (text, changed) = (t, true),
                 Unmerge::RemoveFile => (text, changed, gone) = (String::new(), true, true),
             }
+        }
+        if !not_editable.is_empty() {
+            kept.push(k3s::editing_hints(&not_editable));
         }
         match (changed, gone) {
             (true, true) => self.push(Client::K3s, &rel, Change::Remove, None, mode, None),

@@ -36,12 +36,43 @@ fn plain_http_where_tls_was_expected() {
     let err = skopeo_error(&ws, reg.port, &empty);
     assert!(err.contains(&expected.replace('"', "\\\"")), "skopeo said: {err}");
 
-    // The same registry over http://: no client here is told it is insecure, so each would
-    // use HTTPS and fail as above; the HTTP checks still run.
+    // The same registry over http://: dockerd's defaults hold 127.0.0.0/8 as insecure, so
+    // `docker` here pulls over plain HTTP (tests/registry_api/docker.rs pushes and pulls that
+    // way with a real dockerd): a warning and exit 0, noting that other machines do not.
     let http = format!("http://127.0.0.1:{}", reg.port);
+    let report = doctor(&ws, &http, &[], 0);
+    let f = finding(&report, "http.scheme");
+    assert_eq!(f["status"], "warn", "{f:#}");
+    assert!(text(f, "summary").ends_with("which docker here is set up to use"), "{f:#}");
+    let details = f["details"].to_string();
+    assert!(
+        details.contains("dockerd treats 127.0.0.1 as an insecure registry by default"),
+        "{f:#}"
+    );
+    assert!(details.contains("other machines (nodes pulling by another address)"), "{f:#}");
+    assert!(details.contains("containerd: no hosts.toml for it"), "{f:#}");
+    // A daemon.json dockerd cannot read keeps it from starting at all; then no client here is
+    // told the registry is insecure, so each would use HTTPS and fail as above. The HTTP
+    // checks still run.
+    let daemon = ws.join("root/etc/docker/daemon.json");
+    fs::create_dir_all(daemon.parent().unwrap()).unwrap();
+    fs::write(&daemon, "{\"insecure-registries\": [\n").unwrap();
+    if require_tool("dockerd") {
+        let data = ws.join("dockerd-data");
+        ws.tool("dockerd")
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none", "--config-file"])
+            .arg(&daemon)
+            .arg(format!("--data-root={}", data.display()))
+            .arg(format!("--exec-root={}", ws.join("dockerd-exec").display()))
+            .arg(format!("--pidfile={}", ws.join("dockerd.pid").display()))
+            .arg(format!("-H=unix://{}", ws.join("dockerd.sock").display()))
+            .fails()
+            .stderr_has("unable to configure the Docker daemon with file");
+    }
     let report = doctor(&ws, &http, &[], 1);
     let f = finding(&report, "http.scheme");
     assert_eq!(f["status"], "fail");
+    assert!(f["details"].to_string().contains("dockerd does not start"), "{f:#}");
     assert_eq!(text(f, "client_message"), expected);
     assert!(text(f, "fix").contains("insecure-registries"), "{f:#}");
     assert!(text(f, "fix").contains("--assume-trusted"), "{f:#}");
@@ -88,8 +119,6 @@ fn plain_http_where_tls_was_expected() {
     fs::remove_file(&conf).unwrap();
 
     // Docker's: insecure-registries in daemon.json, here as a CIDR.
-    let daemon = ws.join("root/etc/docker/daemon.json");
-    fs::create_dir_all(daemon.parent().unwrap()).unwrap();
     fs::write(&daemon, r#"{"insecure-registries": ["127.0.0.0/8"]}"#).unwrap();
     let report = doctor(&ws, &http, &[], 0);
     let f = finding(&report, "http.scheme");

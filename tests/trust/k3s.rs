@@ -2,7 +2,8 @@
 //! install.sh alike: an existing entry for the same registry (with `auth`, with a `tls`
 //! section) gets the key merged in, comments and layout stay, both tools give the same bytes,
 //! and both uninstalls give the original file back. A conflicting `ca_file` and a file a line
-//! edit cannot change safely are refused by both, naming the line, before anything is written.
+//! edit cannot change safely are refused by both, naming the line, before anything is written;
+//! a file that is not valid YAML is refused by regkit only (the script has no YAML parser).
 
 use super::*;
 
@@ -181,4 +182,57 @@ fn conflicts_and_files_beyond_a_line_edit_are_refused_by_both_before_any_write()
         let copy = "etc/rancher/k3s/registry-ca/10.0.0.7_5000.crt";
         assert_eq!(files_in(root), [YAML, copy], "{}", root.display());
     }
+}
+
+/// The one documented difference: regkit parses the whole file as YAML and refuses one that
+/// is not valid (here a duplicate key, and a syntax error outside the entry it edits), where
+/// install.sh, which has no YAML parser, edits the lines and writes.
+#[test]
+fn only_regkit_refuses_a_file_that_is_not_valid_yaml() {
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let script_path = bundle(&ws, &pki);
+    let cases = [
+        ("duplicate", "configs:\n  a:\n    auth:\n      username: u\nconfigs:\n  b:\n    x: 1\n"),
+        ("syntax", "mirrors:\n  docker.io:\n    endpoint: [\"https://m\"\nconfigs:\n  a: 1\n"),
+    ];
+    for (name, text) in cases {
+        let (a, b) = seeded(&ws, name, text);
+        let before = tree(&a);
+        regkit_trust(&ws, &pki, "install", &a).code(2).stderr_has("is not valid YAML");
+        assert_eq!(tree(&a), before, "{name}: regkit wrote something");
+        script(&ws, &script_path, &b).ok();
+        let edited = read(&b);
+        assert!(edited.contains(&format!("ca_file: {CA_FILE}")), "{name}: {edited}");
+        assert!(keeps_every_line(text, &edited), "{name}: {edited}");
+    }
+}
+
+/// Several addresses in a file edited by hand into something a line edit cannot follow: the
+/// uninstall report says why once, with the by-hand step for each address.
+#[test]
+fn a_file_beyond_a_line_edit_is_reported_once_for_all_addresses() {
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let root = mkdir(ws.join("root"));
+    let addrs = ["reg.lan:5000", "reg.lan:30500", "10.0.0.5:30500"];
+    let trust = |verb: &str| {
+        let mut cmd = ws.regkit().args(["trust", verb, "--k3s", "--ca"]).arg(&pki.ca);
+        for a in addrs {
+            cmd = cmd.args(["--registry", a]);
+        }
+        cmd.arg("--root").arg(&root)
+    };
+    trust("install").ok();
+    let edited =
+        format!("{}  new.example:\n    auth:\n      password: |\n        x\n", read(&root));
+    std::fs::write(root.join(YAML), &edited).unwrap();
+    let r = trust("uninstall").code(1);
+    let hint = "regkit edits this file in place to keep its comments and layout";
+    assert_eq!(r.stdout.matches(hint).count(), 1, "{r}");
+    assert_eq!(r.stdout.matches("holds a block scalar").count(), 1, "{r}");
+    for a in addrs {
+        r.stdout_has(&format!("remove configs.\"{a}\".tls.ca_file"));
+    }
+    assert_eq!(read(&root), edited);
 }
