@@ -15,6 +15,7 @@ use crate::harness::{Workspace, image, registry, require_tool, snapshot};
 
 mod atomic;
 mod flags;
+mod namespace;
 
 const PASSWORD: &str = "s3cret-pw";
 
