@@ -10,6 +10,7 @@ declare -A PKG=(
   [openssl]=openssl [htpasswd]=apache2-utils [skopeo]=skopeo [podman]=podman
   [buildah]=buildah [docker-registry]=docker-registry [docker-compose]=docker-compose
   [curl]=curl [wrk]=wrk [kubectl]=kubernetes-client [shellcheck]=shellcheck [kill]=procps [dockerd]=docker.io [jq]=jq
+  [mawk]=mawk [gawk]=gawk [busybox]=busybox
 )
 missing=()
 for prog in "${!PKG[@]}"; do

@@ -236,3 +236,48 @@ fn a_file_beyond_a_line_edit_is_reported_once_for_all_addresses() {
     }
     assert_eq!(read(&root), edited);
 }
+
+/// install.sh runs whatever `awk` a node has: Debian's mawk, GNU awk, or busybox's (k3s on
+/// Alpine and other small images). Each gives the bytes regkit writes, stays idempotent, and
+/// uninstalls to the original file.
+#[test]
+fn install_sh_edits_alike_with_mawk_gawk_and_busybox_awk() {
+    let implementations = [("mawk", "mawk"), ("gawk", "gawk"), ("busybox", "busybox")];
+    if !implementations.iter().all(|(_, program)| require_tool(program)) {
+        return;
+    }
+    let ws = Workspace::new();
+    let pki = make_pki(&ws, "pki");
+    let script_path = bundle(&ws, &pki);
+    let system_path = std::env::var_os("PATH").unwrap();
+    for (name, text) in [("auth", WITH_AUTH), ("tls", WITH_TLS)] {
+        let (by_regkit, _) = seeded(&ws, &format!("{name}-reference"), text);
+        regkit_trust(&ws, &pki, "install", &by_regkit).ok();
+        let want = read(&by_regkit);
+        for (awk, program) in implementations {
+            // A directory whose `awk` is this implementation, first on PATH (busybox picks
+            // its applet from the name it is called by).
+            let bin = mkdir(ws.join(format!("awk-{awk}")));
+            let target = std::env::split_paths(&system_path)
+                .map(|d| d.join(program))
+                .find(|p| p.is_file())
+                .unwrap();
+            if !bin.join("awk").exists() {
+                std::os::unix::fs::symlink(&target, bin.join("awk")).unwrap();
+            }
+            let path = std::env::join_paths(
+                std::iter::once(bin.clone()).chain(std::env::split_paths(&system_path)),
+            )
+            .unwrap();
+            let (_, root) = seeded(&ws, &format!("{name}-{awk}"), text);
+            let run =
+                |extra: &[&str]| script(&ws, &script_path, &root).args(extra).env("PATH", &path);
+            run(&[]).ok().stdout_has("updated ");
+            assert_eq!(read(&root), want, "{name}: {awk} wrote other bytes than regkit");
+            run(&[]).ok().stdout_has("already in place ");
+            assert_eq!(read(&root), want, "{name}: {awk} changed the file on a second run");
+            run(&["--uninstall"]).ok();
+            assert_eq!(read(&root), text, "{name}: {awk} did not restore the original");
+        }
+    }
+}
