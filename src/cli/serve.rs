@@ -95,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<Status> {
     init_logging(&cfg);
     report_warnings(&cfg);
     crate::files::create_dir_all(&cfg.storage.root)?;
+    server::return_large_buffers_to_the_kernel();
     let state = registry::serve::state(&cfg)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -92,6 +92,23 @@ pub async fn shutdown_signal() {
     }
 }
 
+/// Makes the C allocator hand every allocation of 128 KiB or more (upload blocks, pull
+/// chunks) straight to and from the kernel, for a server process to call once at start-up.
+///
+/// glibc starts with that threshold but raises it the first time such a block is freed;
+/// from then on large blocks come from its per-thread arenas, and each arena keeps what was
+/// freed in it. With the blocking pool's threads each touching an arena, a server stayed at
+/// about 50 MiB resident after a few pushes instead of going back to about 16 MiB. A block
+/// is allocated once per upload or pull, so mapping it costs nothing measurable.
+pub fn return_large_buffers_to_the_kernel() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any thread
+    // of the runtime exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
 /// Serves `app` on `listener` with the TLS, HTTP/2, header and logging settings of `cfg`
 /// until `shutdown` resolves, then drains. Returns when every connection is closed or the
 /// drain timeout has passed. TLS set-up errors are returned before anything is accepted.
