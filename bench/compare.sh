@@ -281,6 +281,15 @@ rm -f "$work/ddtest"
 dd_secs=$(echo "$dd_line" | awk -F', ' '{ print $3 }' | awk '{ print $1 }')
 dd_mibs=$(awk -v m="$dd_mib" -v s="$dd_secs" 'BEGIN { if (s > 0) printf "%.0f", m / s; else print "?" }')
 
+# record_memory FILE IDLE_KIB: adds the server's memory to its results: resident before the
+# workloads (IDLE_KIB), the peak (VmHWM) and what it still holds once they are done.
+record_memory() {
+  jq --arg idle "$2" --arg peak "$(kib VmHWM)" --arg after "$(kib VmRSS)" \
+    '. + {idle_rss_kib: ($idle | tonumber), peak_rss_kib: ($peak | tonumber),
+          after_rss_kib: ($after | tonumber)}' "$1" >"$work/results/tmp.json"
+  mv "$work/results/tmp.json" "$1"
+}
+
 # --- the runs -------------------------------------------------------------------------------
 common=(--size "$size" --chunk "$chunk" --concurrency "$concurrency" --duration "$duration" --runs "$runs")
 for mode in "${mode_list[@]}"; do
@@ -290,10 +299,7 @@ for mode in "${mode_list[@]}"; do
     sleep 1
     idle=$(kib VmRSS)
     bench "$mode" "$work/results/$server-$mode.json" "${common[@]}"
-    jq --arg idle "$idle" --arg peak "$(kib VmHWM)" \
-      '. + {idle_rss_kib: ($idle | tonumber), peak_rss_kib: ($peak | tonumber)}' \
-      "$work/results/$server-$mode.json" >"$work/results/tmp.json"
-    mv "$work/results/tmp.json" "$work/results/$server-$mode.json"
+    record_memory "$work/results/$server-$mode.json" "$idle"
     stop_server
   done
 done
@@ -306,10 +312,7 @@ for server in "${servers[@]}"; do
   idle=$(kib VmRSS)
   bench tls "$work/results/$server-parallel.json" --workloads parallel-push \
     --size "$parallel_size" --concurrency "$parallel"
-  jq --arg idle "$idle" --arg peak "$(kib VmHWM)" \
-    '. + {idle_rss_kib: ($idle | tonumber), peak_rss_kib: ($peak | tonumber)}' \
-    "$work/results/$server-parallel.json" >"$work/results/tmp.json"
-  mv "$work/results/tmp.json" "$work/results/$server-parallel.json"
+  record_memory "$work/results/$server-parallel.json" "$idle"
   stop_server
 
 done
@@ -391,6 +394,7 @@ mib() { echo "$1 / 1024 | . * 10 | round / 10"; }
     row "catalog (few repositories), p50 ms" "$mode" .figures.catalog.p50_ms
     row "idle RSS, MiB" "$mode" "$(mib .idle_rss_kib)"
     row "peak RSS (VmHWM), MiB" "$mode" "$(mib .peak_rss_kib)"
+    row "RSS after the workloads, MiB" "$mode" "$(mib .after_rss_kib)"
   done
   echo
   echo "## Memory under $parallel concurrent $parallel_size pushes (TLS)"
@@ -401,6 +405,7 @@ mib() { echo "$1 / 1024 | . * 10 | round / 10"; }
   row "server CPU-s/GiB" parallel .figures.parallel_push.server_cpu_s_per_gib
   row "idle RSS, MiB" parallel "$(mib .idle_rss_kib)"
   row "peak RSS (VmHWM), MiB" parallel "$(mib .peak_rss_kib)"
+  row "RSS after the pushes, MiB" parallel "$(mib .after_rss_kib)"
   echo
   echo "## \`_catalog?n=100\` with $repos repositories (TLS)"
   echo
