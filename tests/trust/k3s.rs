@@ -242,8 +242,8 @@ fn a_file_beyond_a_line_edit_is_reported_once_for_all_addresses() {
 /// uninstalls to the original file.
 #[test]
 fn install_sh_edits_alike_with_mawk_gawk_and_busybox_awk() {
-    let implementations = [("mawk", "mawk"), ("gawk", "gawk"), ("busybox", "busybox")];
-    if !implementations.iter().all(|(_, program)| require_tool(program)) {
+    let implementations = ["mawk", "gawk", "busybox"];
+    if !implementations.iter().all(|awk| require_tool(awk)) {
         return;
     }
     let ws = Workspace::new();
@@ -254,19 +254,19 @@ fn install_sh_edits_alike_with_mawk_gawk_and_busybox_awk() {
         let (by_regkit, _) = seeded(&ws, &format!("{name}-reference"), text);
         regkit_trust(&ws, &pki, "install", &by_regkit).ok();
         let want = read(&by_regkit);
-        for (awk, program) in implementations {
+        for awk in implementations {
             // A directory whose `awk` is this implementation, first on PATH (busybox picks
             // its applet from the name it is called by).
             let bin = mkdir(ws.join(format!("awk-{awk}")));
             let target = std::env::split_paths(&system_path)
-                .map(|d| d.join(program))
+                .map(|d| d.join(awk))
                 .find(|p| p.is_file())
                 .unwrap();
             if !bin.join("awk").exists() {
                 std::os::unix::fs::symlink(&target, bin.join("awk")).unwrap();
             }
             let path = std::env::join_paths(
-                std::iter::once(bin.clone()).chain(std::env::split_paths(&system_path)),
+                std::iter::once(bin).chain(std::env::split_paths(&system_path)),
             )
             .unwrap();
             let (_, root) = seeded(&ws, &format!("{name}-{awk}"), text);
