@@ -19,7 +19,7 @@ const SECRETS: [&str; 4] = [
 ];
 
 /// Every Secret's `data`, by file.
-fn secret_data(dep: &Path) -> BTreeMap<&'static str, serde_json::Value> {
+fn secrets_data(dep: &Path) -> BTreeMap<&'static str, serde_json::Value> {
     SECRETS.iter().map(|f| (*f, yaml(&dep.join(f))["data"].clone())).collect()
 }
 
@@ -31,7 +31,7 @@ fn render_after_a_namespace_edit_moves_every_object_and_keeps_every_secret() {
     let ws = Workspace::new();
     init(&ws, &[]);
     let dep = ws.join("dep");
-    let before = secret_data(&dep);
+    let before = secrets_data(&dep);
     let mut d = descriptor::load(&dep.join("regkit.yaml")).unwrap();
     let old = d.kubernetes.namespace.clone();
     d.kubernetes.namespace = "images-prod".into();
@@ -62,7 +62,7 @@ fn render_after_a_namespace_edit_moves_every_object_and_keeps_every_secret() {
         assert_eq!(ns.as_str(), Some("images-prod"), "{}", path.display());
     }
     // Same data in every Secret: no key, certificate or password was replaced.
-    assert_eq!(secret_data(&dep), before);
+    assert_eq!(secrets_data(&dep), before);
     assert_covers(&ws, &dep, &d);
     ws.tool("htpasswd").args(["-vb", "dep/auth/htpasswd", "admin", PASSWORD]).ok();
 

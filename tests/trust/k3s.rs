@@ -249,29 +249,25 @@ fn install_sh_edits_alike_with_mawk_gawk_and_busybox_awk() {
     let ws = Workspace::new();
     let pki = make_pki(&ws, "pki");
     let script_path = bundle(&ws, &pki);
+    // For each implementation, a PATH whose first directory holds it as `awk` (busybox
+    // picks its applet from the name it is called by).
     let system_path = std::env::var_os("PATH").unwrap();
+    let paths = implementations.map(|awk| {
+        let bin = mkdir(ws.join(format!("awk-{awk}")));
+        let target =
+            std::env::split_paths(&system_path).map(|d| d.join(awk)).find(|p| p.is_file()).unwrap();
+        std::os::unix::fs::symlink(&target, bin.join("awk")).unwrap();
+        let dirs = std::iter::once(bin).chain(std::env::split_paths(&system_path));
+        (awk, std::env::join_paths(dirs).unwrap())
+    });
     for (name, text) in [("auth", WITH_AUTH), ("tls", WITH_TLS)] {
         let (by_regkit, _) = seeded(&ws, &format!("{name}-reference"), text);
         regkit_trust(&ws, &pki, "install", &by_regkit).ok();
         let want = read(&by_regkit);
-        for awk in implementations {
-            // A directory whose `awk` is this implementation, first on PATH (busybox picks
-            // its applet from the name it is called by).
-            let bin = mkdir(ws.join(format!("awk-{awk}")));
-            let target = std::env::split_paths(&system_path)
-                .map(|d| d.join(awk))
-                .find(|p| p.is_file())
-                .unwrap();
-            if !bin.join("awk").exists() {
-                std::os::unix::fs::symlink(&target, bin.join("awk")).unwrap();
-            }
-            let path = std::env::join_paths(
-                std::iter::once(bin).chain(std::env::split_paths(&system_path)),
-            )
-            .unwrap();
+        for (awk, path) in &paths {
             let (_, root) = seeded(&ws, &format!("{name}-{awk}"), text);
             let run =
-                |extra: &[&str]| script(&ws, &script_path, &root).args(extra).env("PATH", &path);
+                |extra: &[&str]| script(&ws, &script_path, &root).args(extra).env("PATH", path);
             run(&[]).ok().stdout_has("updated ");
             assert_eq!(read(&root), want, "{name}: {awk} wrote other bytes than regkit");
             run(&[]).ok().stdout_has("already in place ");
