@@ -132,6 +132,7 @@ struct Reads {
     source: Arc<Source>,
     /// Offset of the first byte no read has been started for.
     next: u64,
+    /// Offset just past the last byte to stream.
     end: u64,
     pending: VecDeque<JoinHandle<io::Result<Bytes>>>,
 }
@@ -147,10 +148,10 @@ impl Reads {
         }
     }
 
-    /// Ends the stream after an error: the reads still running finish unobserved.
+    /// Ends the stream after an error (with nothing pending, the next poll ends it): the
+    /// reads still running finish unobserved.
     fn stop(mut self) -> Self {
         self.pending.clear();
-        self.next = self.end;
         self
     }
 }
