@@ -9,6 +9,13 @@
 //! cache to smaller, hotter data (measured here: a cold blob read through the cache took
 //! twice the server CPU of a direct read). Uploads are written with `O_DIRECT` too (see
 //! `appender`), so a large blob never pushes the rest of the system out of memory.
+//!
+//! A blob pulled a second time is hot (an image rolled out to many nodes pulls each layer
+//! once per node): from then on it is read through the page cache, where it stays for as
+//! long as the kernel keeps it, so later pulls no longer wait for the disk (measured here
+//! over plain HTTP: 1.1-1.4 GB/s for every pull read directly, 4.7-6.0 GB/s at about half
+//! the server CPU from the third pull on). The blobs pulled lately are remembered by file
+//! identity, the last [`REMEMBERED`] of them.
 //! Filesystems without `O_DIRECT` get ordinary reads.
 
 use std::collections::VecDeque;
@@ -89,20 +96,71 @@ impl Drop for Chunk {
     }
 }
 
-/// Opens `path` for streaming (blocking).
+/// Opens `path` for streaming (blocking): with a direct descriptor too, unless the blob
+/// was pulled lately (then it is hot and read through the page cache).
 pub(super) fn open(path: &Path) -> io::Result<(File, Option<File>)> {
-    open_with(path, true)
+    let file = File::open(path)?;
+    let direct = if pulled_lately(&file) { None } else { open_direct(path) };
+    Ok((file, direct))
 }
 
-/// [`open`], with `O_DIRECT` allowed or not (tests cover both paths).
+/// [`open`] without the memory of recent pulls, with `O_DIRECT` allowed or not (tests
+/// cover both paths).
+#[cfg(test)]
 fn open_with(path: &Path, allow_direct: bool) -> io::Result<(File, Option<File>)> {
     let file = File::open(path)?;
-    if !allow_direct {
-        return Ok((file, None));
+    Ok((file, if allow_direct { open_direct(path) } else { None }))
+}
+
+/// A second descriptor of `path` with `O_DIRECT`, if the filesystem has it.
+fn open_direct(path: &Path) -> Option<File> {
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path).ok()
+}
+
+/// Blobs whose pulls are remembered, to tell a hot blob from a cold one. 1,024 layers of
+/// recent pulls cost 16 KiB and a short scan per pull.
+const REMEMBERED: usize = 1024;
+
+/// The blobs streamed lately, process-wide.
+static RECENT: Mutex<Recent> = Mutex::new(Recent::new(REMEMBERED));
+
+/// True when `file` was streamed lately; remembers it either way. A blob deleted and pushed
+/// again whose inode number is reused counts as hot: it is then read through the cache,
+/// which is correct either way.
+fn pulled_lately(file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = file.metadata() else { return false };
+    RECENT.lock().unwrap_or_else(|p| p.into_inner()).saw((meta.dev(), meta.ino()))
+}
+
+/// The (device, inode) of the last `capacity` files streamed, least recently first.
+struct Recent {
+    capacity: usize,
+    seen: VecDeque<(u64, u64)>,
+}
+
+impl Recent {
+    const fn new(capacity: usize) -> Self {
+        Recent { capacity, seen: VecDeque::new() }
     }
-    let direct =
-        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path).ok();
-    Ok((file, direct))
+
+    /// Records a stream of `key`; true when it was among the remembered ones.
+    fn saw(&mut self, key: (u64, u64)) -> bool {
+        let known = match self.seen.iter().position(|&k| k == key) {
+            Some(i) => {
+                self.seen.remove(i);
+                true
+            }
+            None => {
+                if self.seen.len() == self.capacity {
+                    self.seen.pop_front();
+                }
+                false
+            }
+        };
+        self.seen.push_back(key);
+        known
+    }
 }
 
 /// Streams `len` bytes from byte `start` of an opened blob.
@@ -340,11 +398,7 @@ mod tests {
                 // are checked everywhere.
                 let probes = cachestat_works(&file);
                 if evict {
-                    file.sync_all().unwrap();
-                    // SAFETY: plain system call on an open descriptor.
-                    unsafe {
-                        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED)
-                    };
+                    drop_cached(&file);
                     if probes && !on_tmpfs(&path) {
                         assert!(!fully_cached(&file, start as u64, len));
                     }
@@ -356,6 +410,65 @@ mod tests {
                 assert!(got == content[start..start + len], "range {start}+{len}");
             }
         }
+    }
+
+    /// Drops `file`'s pages from the page cache (on tmpfs this does nothing).
+    fn drop_cached(file: &File) {
+        file.sync_all().unwrap();
+        // SAFETY: plain system call on an open descriptor.
+        unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    }
+
+    /// The first pull of a blob reads it directly and leaves the page cache alone; the
+    /// second reads it through the cache, which then holds all of it for the pulls after.
+    #[tokio::test]
+    async fn a_blob_pulled_again_is_read_through_the_page_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let content: Vec<u8> = (0..2 * CHUNK + 777).map(|i| (i % 253 + i / 8192) as u8).collect();
+        std::fs::write(&path, &content).unwrap();
+        let len = content.len() as u64;
+
+        let (file, direct) = open(&path).unwrap();
+        let direct_here = direct.is_some(); // not on tmpfs, nor where O_DIRECT is refused
+        let probes = cachestat_works(&file) && !on_tmpfs(&path);
+        drop_cached(&file);
+        let check = file.try_clone().unwrap();
+        assert!(collect(stream(file, direct, 0, len)).await.unwrap() == content);
+        if probes && direct_here {
+            assert!(!fully_cached(&check, 0, content.len()), "a first pull filled the cache");
+        }
+
+        let (file, direct) = open(&path).unwrap();
+        assert!(direct.is_none(), "a second pull got a direct descriptor");
+        drop_cached(&file);
+        let check = file.try_clone().unwrap();
+        assert!(collect(stream(file, direct, 0, len)).await.unwrap() == content);
+        if probes {
+            assert!(fully_cached(&check, 0, content.len()), "a second pull left the cache");
+        }
+
+        // Another blob is still cold.
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"other blob").unwrap();
+        assert_eq!(open(&other).unwrap().1.is_some(), direct_here);
+    }
+
+    /// The memory of recent pulls holds the most recently pulled, and forgets the least.
+    #[test]
+    fn recent_pulls_forget_the_least_recently_pulled() {
+        let mut recent = Recent::new(3);
+        for key in [(1, 1), (1, 2), (1, 3)] {
+            assert!(!recent.saw(key));
+        }
+        assert!(recent.saw((1, 1))); // now the most recent; (1, 2) is the least
+        assert!(!recent.saw((1, 4))); // forgets (1, 2)
+        assert!(!recent.saw((1, 2))); // forgets (1, 3)
+        assert!(recent.saw((1, 1)));
+        assert!(recent.saw((1, 4)));
+        assert!(!recent.saw((1, 3)));
+        assert!(!recent.saw((2, 1)), "another device, same inode number");
+        assert_eq!(recent.seen.len(), 3);
     }
 
     #[tokio::test]
