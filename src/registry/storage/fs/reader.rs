@@ -16,6 +16,7 @@
 //! over plain HTTP: 1.1-1.4 GB/s for every pull read directly, 4.7-6.0 GB/s at about half
 //! the server CPU from the third pull on). The blobs pulled lately are remembered by file
 //! identity, the last [`REMEMBERED`] of them.
+//!
 //! Filesystems without `O_DIRECT` get ordinary reads.
 
 use std::collections::VecDeque;
