@@ -5,9 +5,9 @@
 //! A full buffer goes to a blocking thread, which feeds it to the running SHA-256 and
 //! writes it with `O_DIRECT` (the data is not copied a second time into the page cache and
 //! written back later), while the append task fills the other buffer: decryption and
-//! hashing run on two cores. A small body gets one buffer just large enough for it. The unaligned tail of a request goes through an ordinary
-//! descriptor. Filesystems without `O_DIRECT` (tmpfs, some FUSE mounts) get ordinary writes
-//! throughout.
+//! hashing run on two cores. A small body gets one buffer just large enough for it. The
+//! unaligned tail of a request goes through an ordinary descriptor. Filesystems without
+//! `O_DIRECT` (tmpfs, some FUSE mounts) get ordinary writes throughout.
 //!
 //! An upload holds two buffers however large it is. Large ones (2 MiB) come from one budget
 //! for the whole process, enough for two uploads; the others get 256 KiB buffers. Fewer,
