@@ -26,6 +26,7 @@ use crate::registry::api::names::{Digest, Reference, RepoName, Tag, UploadId};
 
 mod appender;
 pub mod blobs;
+mod cachestat;
 pub mod catalog;
 pub mod layout;
 pub mod manifests;
