@@ -16,7 +16,9 @@
 #   --chunk SIZE       chunk size of the chunked push (default 16MiB)
 #   --concurrency N    connections for manifest HEAD/GET (default 16)
 #   --duration D       length of each rate/latency workload (default 10s)
-#   --runs N           runs per bench; figures are medians (default 1)
+#   --runs N           runs of the standard workloads per mode, the two servers taking
+#                      turns (a fresh server each run), so a host whose speed drifts
+#                      during the run favours neither; figures are medians (default 1)
 #   --parallel N       concurrent pushes of the peak-RSS workload (default 16)
 #   --parallel-size S  size of each of those pushes (default 256MiB)
 #   --repos N          repositories created for the catalog workload (default 2000), once,
@@ -291,16 +293,39 @@ record_memory() {
 }
 
 # --- the runs -------------------------------------------------------------------------------
-common=(--size "$size" --chunk "$chunk" --concurrency "$concurrency" --duration "$duration" --runs "$runs")
+# merge_runs OUT FILE...: one result from several runs of one server: the median of each
+# figure, every run's figures under per_run, the median idle and after-RSS, the highest peak.
+merge_runs() {
+  local out=$1; shift
+  jq -s 'def median: sort | if length % 2 == 1 then .[length / 2 | floor]
+                            else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+         . as $runs
+         | $runs[0]
+         | .figures = reduce ($runs[0].figures | paths(numbers)) as $p
+             ($runs[0].figures; setpath($p; [$runs[].figures | getpath($p) // empty] | median))
+         | .runs = ($runs | length)
+         | .per_run = [$runs[].per_run[]?]
+         | .pushed = [$runs[].pushed[]?]
+         | .idle_rss_kib = ([$runs[].idle_rss_kib] | median)
+         | .after_rss_kib = ([$runs[].after_rss_kib] | median)
+         | .peak_rss_kib = ([$runs[].peak_rss_kib] | max)' "$@" >"$out"
+}
+
+common=(--size "$size" --chunk "$chunk" --concurrency "$concurrency" --duration "$duration")
 for mode in "${mode_list[@]}"; do
+  for run in $(seq 1 "$runs"); do
+    for server in "${servers[@]}"; do
+      say "$server, $mode: standard workloads (run $run of $runs)"
+      start_server "$server" "$mode"
+      sleep 1
+      idle=$(kib VmRSS)
+      bench "$mode" "$work/results/$server-$mode-run$run.json" "${common[@]}"
+      record_memory "$work/results/$server-$mode-run$run.json" "$idle"
+      stop_server
+    done
+  done
   for server in "${servers[@]}"; do
-    say "$server, $mode: standard workloads"
-    start_server "$server" "$mode"
-    sleep 1
-    idle=$(kib VmRSS)
-    bench "$mode" "$work/results/$server-$mode.json" "${common[@]}"
-    record_memory "$work/results/$server-$mode.json" "$idle"
-    stop_server
+    merge_runs "$work/results/$server-$mode.json" "$work/results/$server-$mode"-run*.json
   done
 done
 # Peak memory under concurrent pushes and the catalog with many repositories: TLS on, no
@@ -360,7 +385,7 @@ mib() { echo "$1 / 1024 | . * 10 | round / 10"; }
   echo
   echo "- Machine: $(nproc) CPUs, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r)"
   echo "- Versions: $("$regkit" --version), $(docker-registry --version 2>/dev/null | head -n 1 || echo 'docker-registry not run'), $(openssl version)"
-  echo "- Settings: blob $size, chunk $chunk, $concurrency connections, ${duration} per rate workload, median of $runs run(s); servers: ${servers[*]}; certificates by $CERT_TOOL"
+  echo "- Settings: blob $size, chunk $chunk, $concurrency connections, ${duration} per rate workload, median of $runs alternating run(s); servers: ${servers[*]}; certificates by $CERT_TOOL"
   echo
   echo "## This machine's limits (same run)"
   echo
