@@ -294,7 +294,8 @@ record_memory() {
 
 # --- the runs -------------------------------------------------------------------------------
 # merge_runs OUT FILE...: one result from several runs of one server: the median of each
-# figure, every run's figures under per_run, the median idle and after-RSS, the highest peak.
+# figure, every run's figures, pushes and cleanups (per_run, pushed, cleanup, in the same
+# order), the median idle and after-RSS, the highest peak; the rest as in the first run.
 merge_runs() {
   local out=$1; shift
   jq -s 'def median: sort | if length % 2 == 1 then .[length / 2 | floor]
@@ -306,6 +307,7 @@ merge_runs() {
          | .runs = ($runs | length)
          | .per_run = [$runs[].per_run[]?]
          | .pushed = [$runs[].pushed[]?]
+         | .cleanup = [$runs[].cleanup[]?]
          | .idle_rss_kib = ([$runs[].idle_rss_kib] | median)
          | .after_rss_kib = ([$runs[].after_rss_kib] | median)
          | .peak_rss_kib = ([$runs[].peak_rss_kib] | max)' "$@" >"$out"

@@ -81,7 +81,7 @@ impl Budget {
         Budget { taken: AtomicUsize::new(0), limit }
     }
 
-    /// A share of the budget, whether or not it is spent: a stream's one read in flight.
+    /// A share even when the budget is spent: a stream's first read in flight.
     fn take(&'static self) -> Share {
         self.taken.fetch_add(1, Ordering::Relaxed);
         Share(self)
